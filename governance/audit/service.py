@@ -1,0 +1,128 @@
+"""Appending to the audit trail.
+
+Appends are serialised so that two writers never fork the chain: on
+PostgreSQL with a transaction-scoped advisory lock, on SQLite by the write lock
+that every transaction takes at BEGIN IMMEDIATE. The head read under the lock
+is cached for the rest of the transaction, so a batch of events costs one
+lock and one head query.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from governance.audit.chain import GENESIS_HASH, event_hash
+from governance.audit.models import AuditEvent
+from governance.clock import utcnow
+from governance.errors import InvalidInputError
+
+# Arbitrary constant naming Steward's audit lock among PostgreSQL advisory locks.
+AUDIT_LOCK_KEY = 0x53545744
+
+_HEAD_KEY = "steward.audit_head"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performed an action: a person by email, or a named system job."""
+
+    name: str
+    kind: Literal["person", "system"] = "person"
+
+    @classmethod
+    def person(cls, email: str) -> Actor:
+        return cls(name=email, kind="person")
+
+    @classmethod
+    def system(cls, job: str) -> Actor:
+        return cls(name=f"system:{job}", kind="system")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Head:
+    """The last event of the trail: its sequence number and hash."""
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+
+def read_head(session: Session) -> Head:
+    """Return the current head; seq 0 and the genesis hash for an empty trail."""
+    row = session.execute(
+        sa.select(AuditEvent.seq, AuditEvent.hash)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return Head(0, GENESIS_HASH)
+    return Head(row.seq, row.hash)
+
+
+def _transaction_key(session: Session) -> tuple[object, object]:
+    # A savepoint that rolls back discards its events, so the cached head is
+    # valid only inside the transaction and savepoint that cached it.
+    return (session.get_transaction(), session.get_nested_transaction())
+
+
+def _locked_head(session: Session) -> Head:
+    key = _transaction_key(session)
+    cached = session.info.get(_HEAD_KEY)
+    if cached is not None and cached[0] == key:
+        head: Head = cached[1]
+        return head
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_KEY)))
+    head = read_head(session)
+    session.info[_HEAD_KEY] = (key, head)
+    return head
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str,
+    reason: str = "",
+    before_state: str | None = None,
+    after_state: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the trail in the caller's transaction."""
+    body = dict(details or {})
+    try:
+        json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"audit details are not plain JSON: {error}") from None
+
+    head = _locked_head(session)
+    fields: dict[str, Any] = {
+        "seq": head.seq + 1,
+        "occurred_at": utcnow(),
+        "actor": actor.name,
+        "actor_type": actor.kind,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "before_state": before_state,
+        "after_state": after_state,
+        "reason": reason,
+        "details": body,
+        "prev_hash": head.hash,
+    }
+    event = AuditEvent(**fields, hash=event_hash(fields))
+    session.add(event)
+    session.info[_HEAD_KEY] = (_transaction_key(session), Head(event.seq, event.hash))
+    return event

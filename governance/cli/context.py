@@ -1,0 +1,80 @@
+"""Shared state of one CLI invocation: the app, built on first use."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from governance.app import Steward, create_app
+from governance.audit.service import Actor
+from governance.errors import InvalidInputError
+from governance.logs import configure_logging
+from governance.settings import Settings, load_settings, normalize_email
+
+
+@dataclass
+class CliContext:
+    """Lazily loaded settings and app for the running command."""
+
+    config_file: Path | None
+    _settings: Settings | None = None
+    _app: Steward | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_file)
+            configure_logging(self._settings)
+        return self._settings
+
+    @property
+    def app(self) -> Steward:
+        if self._app is None:
+            self._app = create_app(self.settings)
+        return self._app
+
+    def actor(self, email: str | None) -> Actor:
+        """Return the acting person from `--actor` or STEWARD_ACTOR."""
+        chosen = email or self.settings.actor
+        if not chosen:
+            raise InvalidInputError(
+                "missing actor: pass --actor EMAIL or set STEWARD_ACTOR"
+            )
+        try:
+            return Actor.person(normalize_email(chosen))
+        except ValueError as error:
+            raise InvalidInputError(f"invalid --actor: {error}") from None
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+
+
+pass_context = click.make_pass_decorator(CliContext)
+
+
+def echo_json(document: Any) -> None:
+    """Write `document` as indented JSON to standard output."""
+    json.dump(document, sys.stdout, indent=2, default=str, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def echo_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Write rows as a plain table with columns padded to their widest cell."""
+    widths = [len(header) for header in headers]
+    for row in rows:
+        widths = [
+            max(width, len(cell)) for width, cell in zip(widths, row, strict=True)
+        ]
+    lines = [headers, ["-" * width for width in widths], *rows]
+    for line in lines:
+        click.echo(
+            "  ".join(
+                cell.ljust(width) for cell, width in zip(line, widths, strict=True)
+            ).rstrip()
+        )

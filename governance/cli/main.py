@@ -1,0 +1,60 @@
+"""Entry point of the `steward` command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from governance.cli.audit import audit
+from governance.cli.context import CliContext
+from governance.cli.db import db
+from governance.cli.inspect import config, nhi
+from governance.errors import ConfigurationError, StewardError
+
+logger = logging.getLogger(__name__)
+
+# Exit status for an error the user can fix (bad input, unknown object).
+EXIT_USAGE = 2
+
+
+class StewardGroup(click.Group):
+    """Turns Steward's own errors into one line on standard error."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as error:
+            click.echo(f"configuration error:\n{error}", err=True)
+            ctx.exit(EXIT_USAGE)
+        except StewardError as error:
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(EXIT_USAGE)
+
+
+@click.group(cls=StewardGroup)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="STEWARD_CONFIG_FILE",
+    help="TOML config file; environment variables override its values.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_file: Path | None) -> None:
+    """Steward: governance for non-human identities."""
+    state = CliContext(config_file=config_file)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+cli.add_command(db)
+cli.add_command(config)
+cli.add_command(nhi)
+cli.add_command(audit)
+
+
+def main() -> None:
+    cli(prog_name="steward")

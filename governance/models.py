@@ -1,0 +1,24 @@
+"""Every ORM model, imported so that `Base.metadata` knows all tables."""
+
+from governance.audit.models import AuditEvent
+from governance.business_entity.models import BusinessEntity
+from governance.campaign.models import Campaign, Review
+from governance.claim.models import Claim
+from governance.database import Base
+from governance.discovery.models import DiscoveryRun
+from governance.identity.models import Identity
+from governance.person.models import Person
+from governance.remediation.models import Remediation
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "BusinessEntity",
+    "Campaign",
+    "Claim",
+    "DiscoveryRun",
+    "Identity",
+    "Person",
+    "Remediation",
+    "Review",
+]

@@ -1,0 +1,195 @@
+"""Steward's settings: one pydantic-settings object, loaded by the app factory.
+
+Sources, highest priority first: keyword arguments (tests), environment
+variables prefixed `STEWARD_` (nested fields joined with `__`, for example
+`STEWARD_REVIEW__PRIVILEGED_INTERVAL_DAYS`), then an optional TOML file named
+by `--config` or `STEWARD_CONFIG_FILE`. Nothing here reads the environment at
+import time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from governance.errors import ConfigurationError
+
+ENV_PREFIX = "STEWARD_"
+ENV_NESTED_DELIMITER = "__"
+CONFIG_FILE_ENV = "STEWARD_CONFIG_FILE"
+
+_EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_email(value: str) -> str:
+    """Return `value` stripped and lower-cased, or raise ValueError if invalid."""
+    email = value.strip().lower()
+    if not _EMAIL_PATTERN.match(email):
+        raise ValueError(
+            f"expected an email address like name@example.com, got {value!r}"
+        )
+    return email
+
+
+def _split_list(value: Any) -> Any:
+    # Environment variables carry lists as comma-separated text.
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReviewSettings(_Section):
+    """Certification cycle lengths and the pace of reminders and escalations."""
+
+    privileged_interval_days: PositiveInt = 90
+    standard_interval_days: PositiveInt = 365
+    response_days: PositiveInt = 14
+    reminder_after_days: PositiveInt = 3
+    reminder_interval_days: PositiveInt = 3
+    escalate_after_days: PositiveInt = 7
+    scope_reduction_deadline_days: PositiveInt = 30
+
+
+class OwnershipSettings(_Section):
+    """How long an orphan may wait for a claim, and what happens after."""
+
+    claim_deadline_days: PositiveInt = 14
+    revoke_unclaimed_automatically: bool = False
+
+
+class SecuritySettings(_Section):
+    """Who the security admins are: they approve, override and see everything."""
+
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("admins")
+    @classmethod
+    def _normalize_admins(cls, value: list[str]) -> list[str]:
+        return [normalize_email(item) for item in value]
+
+
+class GuardSettings(_Section):
+    """Limits that stop a run or an event before it does mass damage."""
+
+    max_gone_share: float = Field(default=0.2, gt=0.0, le=1.0)
+    lifecycle_approval_threshold: PositiveInt = 25
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one Steward process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    database_url: str = "sqlite:///steward.db"
+    database_password: SecretStr | None = None
+    actor: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    review: ReviewSettings = ReviewSettings()
+    ownership: OwnershipSettings = OwnershipSettings()
+    security: SecuritySettings = SecuritySettings()
+    guards: GuardSettings = GuardSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "expected an SQLAlchemy URL starting with sqlite:// or "
+                f"postgresql+psycopg://, got {value.split(':', 1)[0]!r}"
+            )
+        return value
+
+    @field_validator("actor")
+    @classmethod
+    def _check_actor(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_email(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+def _describe_error(error: Any) -> str:
+    location = tuple(str(part) for part in error["loc"])
+    dotted = ".".join(location)
+    env_name = ENV_PREFIX + ENV_NESTED_DELIMITER.join(location).upper()
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    given = error.get("input")
+    shown = (
+        "" if isinstance(given, dict | list) or given is None else f" (got {given!r})"
+    )
+    return f"invalid setting {dotted} ({env_name}): {message}{shown}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load the settings from the environment and an optional TOML file.
+
+    Raises ConfigurationError naming every invalid setting and the expected form.
+    """
+    path = config_file
+    if path is None and os.environ.get(CONFIG_FILE_ENV):
+        path = Path(os.environ[CONFIG_FILE_ENV])
+    if path is not None and not path.is_file():
+        raise ConfigurationError(f"config file not found: {path}")
+
+    class _LoadedSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if path is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            return tuple(sources)
+
+    try:
+        return _LoadedSettings(**overrides)
+    except ValidationError as error:
+        lines = [_describe_error(item) for item in error.errors()]
+        raise ConfigurationError("\n".join(lines)) from None
+    except ValueError as error:
+        # The TOML reader raises tomllib.TOMLDecodeError, a ValueError.
+        raise ConfigurationError(f"invalid config file {path}: {error}") from None

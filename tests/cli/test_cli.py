@@ -1,0 +1,206 @@
+"""The `steward` command line, run in-process and as the installed script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy.orm import Session
+
+from governance.app import Steward
+from governance.audit.service import Actor, record
+from governance.cli.main import cli
+from governance.identity.models import RiskTier
+from governance.lifecycle import IdentityState
+from tests.factories import make_identity, make_person
+
+
+def run(database_url: str, *arguments: str, **env: str) -> Result:
+    runner = CliRunner()
+    environment = {"STEWARD_DATABASE_URL": database_url, **env}
+    return runner.invoke(cli, list(arguments), env=environment, catch_exceptions=False)
+
+
+@pytest.fixture
+def inventory(session: Session) -> None:
+    alice = make_person(session, "alice@example.com")
+    make_identity(
+        session,
+        name="payments-deployer",
+        external_id="acc-1",
+        owner=alice,
+        tier=RiskTier.PRIVILEGED,
+    )
+    make_identity(
+        session, name="legacy-sync", external_id="acc-2", state=IdentityState.ORPHANED
+    )
+    make_identity(
+        session,
+        name="crm-export",
+        source="saas-keys",
+        kind="api_key",
+        external_id="arn:aws:iam::123:user/x",
+        owner=alice,
+    )
+    session.commit()
+
+
+def test_nhi_list_filters(database_url: str, inventory: None) -> None:
+    result = run(database_url, "nhi", "list", "--json")
+    assert result.exit_code == 0
+    names = [row["name"] for row in json.loads(result.output)]
+    assert names == ["payments-deployer", "legacy-sync", "crm-export"]
+
+    def names_for(*options: str) -> list[str]:
+        output = run(database_url, "nhi", "list", "--json", *options).output
+        return [row["name"] for row in json.loads(output)]
+
+    assert names_for("--state", "orphaned") == ["legacy-sync"]
+    assert names_for("--owner", "ALICE@example.com") == [
+        "payments-deployer",
+        "crm-export",
+    ]
+    assert names_for("--source", "saas-keys") == ["crm-export"]
+    assert names_for("--tier", "privileged") == ["payments-deployer"]
+    assert names_for("--tier", "privileged", "--state", "orphaned") == []
+
+
+def test_nhi_list_table(database_url: str, inventory: None) -> None:
+    result = run(database_url, "nhi", "list")
+    lines = result.output.splitlines()
+    assert lines[0].split() == [
+        "ID",
+        "SOURCE",
+        "KIND",
+        "NAME",
+        "TIER",
+        "STATE",
+        "OWNER",
+    ]
+    assert "legacy-sync" in lines[3]
+    assert lines[3].split()[-1] == "-"
+    assert lines[-1] == "3 identities"
+
+
+def test_nhi_show_by_reference(database_url: str, inventory: None) -> None:
+    result = run(
+        database_url, "nhi", "show", "saas-keys:arn:aws:iam::123:user/x", "--json"
+    )
+    assert result.exit_code == 0
+    detail = json.loads(result.output)
+    assert detail["name"] == "crm-export"
+    assert detail["owner"] == "alice@example.com"
+
+    by_id = json.loads(
+        run(database_url, "nhi", "show", str(detail["id"]), "--json").output
+    )
+    assert by_id["external_id"] == "arn:aws:iam::123:user/x"
+
+
+def test_nhi_show_unknown(database_url: str, inventory: None) -> None:
+    result = run(database_url, "nhi", "show", "vault-main:nope")
+    assert result.exit_code == 2
+    assert "identity not found: 'vault-main:nope'" in result.output
+
+
+def test_invalid_choice_rejected(database_url: str) -> None:
+    result = run(database_url, "nhi", "list", "--state", "happy")
+    assert result.exit_code == 2
+    assert "Invalid value for '--state'" in result.output
+
+
+def test_audit_verify_and_export(
+    database_url: str, app: Steward, tmp_path: Path
+) -> None:
+    with app.session() as session:
+        for number in range(3):
+            record(
+                session,
+                actor=Actor.person("a@example.com"),
+                action="test",
+                object_type="identity",
+                object_id=str(number),
+            )
+    result = run(database_url, "audit", "verify")
+    assert result.exit_code == 0
+    assert "checked 3 events" in result.output
+    head = result.output.split("head ")[1].split()[0]
+
+    export_path = tmp_path / "trail.csv"
+    exported = run(
+        database_url, "audit", "export", "--format", "csv", "--output", str(export_path)
+    )
+    assert exported.exit_code == 0
+    assert f"head {head}" in exported.output
+    offline = run(
+        database_url,
+        "audit",
+        "verify",
+        "--file",
+        str(export_path),
+        "--expect-head",
+        head,
+    )
+    assert offline.exit_code == 0
+    assert "chain intact" in offline.output
+
+    with app.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM audit_event WHERE seq = 3")
+    truncated = run(database_url, "audit", "verify", "--expect-head", head)
+    assert truncated.exit_code == 1
+    assert "TAMPERED (truncated) at event 3" in truncated.output
+
+
+def test_audit_verify_rejects_bad_head(database_url: str) -> None:
+    result = run(database_url, "audit", "verify", "--expect-head", "12:abc")
+    assert result.exit_code == 2
+    assert "SEQ:HASH" in result.output
+
+
+def test_config_show_masks_credentials(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://steward:topsecret-marker@db.internal:5432/steward"
+    result = run(url, "config", "show", STEWARD_DATABASE_PASSWORD="other-marker")
+    assert result.exit_code == 0
+    assert "topsecret-marker" not in result.output
+    assert "other-marker" not in result.output
+    assert "steward:***@db.internal" in result.output
+    assert "review.privileged_interval_days = 90" in result.output
+
+    as_json = json.loads(run(url, "config", "show", "--json").output)
+    assert as_json["review"]["standard_interval_days"] == 365
+
+
+def test_invalid_setting_stops_start_up() -> None:
+    result = run(
+        "sqlite:///x.db", "nhi", "list", STEWARD_REVIEW__PRIVILEGED_INTERVAL_DAYS="-3"
+    )
+    assert result.exit_code == 2
+    assert "configuration error" in result.output
+    assert "STEWARD_REVIEW__PRIVILEGED_INTERVAL_DAYS" in result.output
+
+
+def test_installed_script_upgrades_database(tmp_path: Path) -> None:
+    environment = {**os.environ, "STEWARD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db"}
+    script = Path(sys.executable).with_name("steward")
+    upgraded = subprocess.run(
+        [str(script), "db", "upgrade"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "(was empty)" in upgraded.stdout
+    current = subprocess.run(
+        [str(script), "db", "current"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "(current)" in current.stdout
