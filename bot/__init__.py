@@ -1,0 +1,1 @@
+"""Steward's Slack surface: turns Slack payloads into calls of the core."""
