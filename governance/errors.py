@@ -1,24 +1,18 @@
 """The exception tree of Steward.
 
-Every error the core raises on purpose derives from `StewardError`. Connectors
-translate vendor exceptions into the `ConnectorError` branch, so callers never
-catch an hvac, botocore or jira exception directly.
+Every error the core raises on purpose derives from `StewardError`.
 
     StewardError
     +-- ConfigurationError      a setting is missing or invalid
     +-- NotFoundError           an identity, person, entity or review is unknown
     +-- InvalidInputError       a value supplied by a user or a file is invalid
     +-- PermissionDeniedError   the actor may not perform the action
-    +-- InvalidTransitionError  the lifecycle state machine rejects a change
     +-- ConflictError           the action conflicts with the current state
+    |   +-- InvalidTransitionError  the lifecycle state machine rejects a change
     +-- AuditChainError         the audit trail failed verification
-    +-- ConnectorError          an external system failed
-        +-- ConnectorUnavailableError   unreachable, timed out or sealed; retryable
-        +-- ConnectorAuthError          Steward's own credentials were rejected
-        +-- ConnectorPermissionError    Steward lacks a permission it needs
-        +-- ConnectorRateLimitedError   throttled; retry after a delay
-        +-- ConnectorNotFoundError      the remote object does not exist
-        +-- ConnectorRequestError       the request was rejected as invalid
+
+Connector failures have their own tree in `connectors.errors`, rooted at
+`ConnectorError`, so that connectors depend on nothing in the core.
 """
 
 from __future__ import annotations
@@ -67,55 +61,3 @@ class InvalidTransitionError(ConflictError):
 
 class AuditChainError(StewardError):
     """The audit trail failed verification."""
-
-
-class ConnectorError(StewardError):
-    """An external system failed.
-
-    `retryable` tells the remediation worker whether trying again later can
-    succeed without a human changing something first.
-    """
-
-    retryable = False
-
-    def __init__(self, message: str, *, connector: str | None = None) -> None:
-        super().__init__(message)
-        self.connector = connector
-
-
-class ConnectorUnavailableError(ConnectorError):
-    """The system is unreachable, timed out, sealed or failing on its side."""
-
-    retryable = True
-
-
-class ConnectorAuthError(ConnectorError):
-    """Steward's own credentials for the system were rejected or expired."""
-
-
-class ConnectorPermissionError(ConnectorError):
-    """Steward is authenticated but lacks a permission the action needs."""
-
-
-class ConnectorRateLimitedError(ConnectorError):
-    """The system throttled Steward; `retry_after` is in seconds when known."""
-
-    retryable = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        connector: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, connector=connector)
-        self.retry_after = retry_after
-
-
-class ConnectorNotFoundError(ConnectorError):
-    """The remote object does not exist."""
-
-
-class ConnectorRequestError(ConnectorError):
-    """The system rejected the request as invalid."""

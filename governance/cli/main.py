@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from connectors.errors import ConnectorError
 from governance.cli.audit import audit
 from governance.cli.context import CliContext
 from governance.cli.db import db
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 # Exit status for an error the user can fix (bad input, unknown object).
 EXIT_USAGE = 2
+# Exit status when an external system failed.
+EXIT_FAILURE = 3
 
 
 class StewardGroup(click.Group):
@@ -32,6 +35,10 @@ class StewardGroup(click.Group):
         except StewardError as error:
             click.echo(f"error: {error}", err=True)
             ctx.exit(EXIT_USAGE)
+        except ConnectorError as error:
+            source = f" ({error.connector})" if error.connector else ""
+            click.echo(f"connector error{source}: {error}", err=True)
+            ctx.exit(EXIT_FAILURE)
 
 
 @click.group(cls=StewardGroup)
