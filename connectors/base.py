@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Tier = Literal["privileged", "standard"]
 AttributeValue = str | int | float | bool | None | list[str]
@@ -48,6 +48,16 @@ class DiscoveredIdentity(BaseModel):
     project: str | None = None
     vendor: str | None = None
     attributes: Mapping[str, AttributeValue] = Field(default_factory=dict)
+
+    @field_validator("created_at", "last_used_at")
+    @classmethod
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        # Sources without a time zone report UTC.
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class HealthState(StrEnum):

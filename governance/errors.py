@@ -61,3 +61,7 @@ class InvalidTransitionError(ConflictError):
 
 class AuditChainError(StewardError):
     """The audit trail failed verification."""
+
+
+class ConfirmationRequiredError(ConflictError):
+    """The action would do mass damage and waits for an explicit confirmation."""

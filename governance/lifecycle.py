@@ -19,6 +19,7 @@ in the caller's transaction, so the state and its evidence commit together.
                         -> owned | orphaned (undone) | revocation_failed
     revocation_failed   -> revocation_pending (retried) | revoked (confirmed by
                            a human) | owned | orphaned (cancelled)
+    (new)               -> owned | orphaned (first discovered)
     any state but gone  -> gone (the source no longer reports it)
     gone                -> owned | orphaned (reported again)
     revoked             -> revocation_failed (still reported by its source)
@@ -103,6 +104,9 @@ ALLOWED_TRANSITIONS: dict[IdentityState, frozenset[IdentityState]] = {
     S.GONE: frozenset({S.OWNED, S.ORPHANED}),
 }
 
+# States a new identity may start in: owned when it has an active owner.
+INITIAL_STATES: frozenset[IdentityState] = frozenset({S.OWNED, S.ORPHANED})
+
 # States in which the credential may still work and governance still applies.
 LIVE_STATES: frozenset[IdentityState] = frozenset(
     {
@@ -122,6 +126,11 @@ LIVE_STATES: frozenset[IdentityState] = frozenset(
 REVOCABLE_STATES: frozenset[IdentityState] = frozenset(
     {S.OWNED, S.ORPHANED, S.UNDER_REVIEW, S.SCOPE_REDUCTION_PENDING}
 )
+
+
+def initial_state(has_active_owner: bool) -> IdentityState:
+    """Return the state a newly discovered identity starts in."""
+    return S.OWNED if has_active_owner else S.ORPHANED
 
 
 def can_transition(current: IdentityState, target: IdentityState) -> bool:

@@ -52,14 +52,18 @@ def canonical_bytes(event: Mapping[str, Any]) -> bytes:
     """Return the canonical JSON bytes of an event given as a mapping.
 
     `occurred_at` may be a datetime or its canonical string. Raises TypeError
-    when `details` holds a value JSON cannot represent.
+    or ValueError when `details` holds a value JSON cannot represent.
     """
     document = {field: event[field] for field in CANONICAL_FIELDS}
     occurred_at = document["occurred_at"]
     if isinstance(occurred_at, datetime):
         document["occurred_at"] = format_timestamp(occurred_at)
     return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        document,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
     ).encode("utf-8")
 
 

@@ -1,0 +1,618 @@
+"""Reconciling a source's complete snapshot with the inventory.
+
+A run reads the snapshot twice. The first pass only counts it and finds the
+identities it no longer contains, so that the blast-radius guard can stop a
+run before anything changes. The second pass writes new and changed
+identities in batches; unchanged ones are not written at all. Identities
+missing from the snapshot move to `gone` last, and only when every record was
+applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from connectors.base import DiscoveredIdentity
+from governance.app import Steward
+from governance.audit import service as audit
+from governance.audit.service import Actor, EventSpec, record_many
+from governance.business_entity.models import BusinessEntity, EntityType
+from governance.clock import utcnow
+from governance.discovery.models import DiscoveryRun, RunStatus
+from governance.errors import ConfirmationRequiredError, InvalidInputError
+from governance.identity.models import (
+    Identity,
+    OwnerOrigin,
+    RiskTier,
+    identity_entity_link,
+)
+from governance.lifecycle import LIVE_STATES, IdentityState, initial_state, transition
+from governance.ownership.rules import adopt, orphan, start_claim_window
+from governance.person.models import Person
+
+logger = logging.getLogger(__name__)
+
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+DEFAULT_TIER_REASON = "standard by default: the source reports no tier"
+STEWARD_OWNER_ORIGINS = frozenset(
+    {OwnerOrigin.ASSIGNED, OwnerOrigin.CLAIMED, OwnerOrigin.INHERITED}
+)
+ENTITY_FIELDS = (
+    ("application", EntityType.APPLICATION),
+    ("project", EntityType.PROJECT),
+    ("vendor", EntityType.VENDOR),
+)
+
+Snapshot = Callable[[], Iterable[DiscoveredIdentity]]
+
+
+def check_source_name(name: str) -> str:
+    """Return `name` if it is a valid source name, else raise InvalidInputError."""
+    if not SOURCE_NAME.match(name):
+        raise InvalidInputError(
+            f"invalid source name {name!r}: expected lowercase letters, digits, "
+            "'.', '_' or '-', starting with a letter or digit (at most 100)"
+        )
+    return name
+
+
+def fingerprint(record: DiscoveredIdentity) -> str:
+    """Return a digest of everything the source reports about an identity."""
+    document = record.model_dump(mode="json")
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _key_digest(external_id: str) -> bytes:
+    return hashlib.blake2b(external_id.encode("utf-8"), digest_size=16).digest()
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+@dataclass
+class ReconcileResult:
+    """Counts of one run; `run_id` names its DiscoveryRun record."""
+
+    run_id: int
+    source: str
+    seen: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    gone: int = 0
+    reappeared: int = 0
+    owner_disagreements: int = 0
+    unknown_entities: dict[str, int] = field(default_factory=dict)
+
+    def as_details(self) -> dict[str, Any]:
+        return {
+            "reappeared": self.reappeared,
+            "owner_disagreements": self.owner_disagreements,
+            "unknown_entities": dict(sorted(self.unknown_entities.items())[:50]),
+        }
+
+
+@dataclass
+class _Lookups:
+    people: dict[str, Person]
+    entities: dict[tuple[EntityType, str], BusinessEntity]
+
+
+class Reconciler:
+    """Applies complete snapshots of one source to the inventory."""
+
+    def __init__(
+        self,
+        app: Steward,
+        source: str,
+        *,
+        method: str,
+        actor: Actor,
+        confirm: bool = False,
+        batch_size: int = 2000,
+    ) -> None:
+        self.app = app
+        self.source = check_source_name(source)
+        self.method = method
+        self.actor = actor
+        self.confirm = confirm
+        self.batch_size = batch_size
+        self.claim_deadline_days = app.settings.ownership.claim_deadline_days
+        self.max_gone_share = app.settings.guards.max_gone_share
+
+    # The run record
+
+    def start_run(self) -> int:
+        """Write the run record, committed on its own, and return its id."""
+        with self.app.session() as session:
+            run = DiscoveryRun(
+                source=self.source, method=self.method, actor=self.actor.name
+            )
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        result: ReconcileResult | None = None,
+        error: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Close the run record with its outcome and counts."""
+        with self.app.session() as session:
+            run = session.get_one(DiscoveryRun, run_id)
+            run.status = status
+            run.finished_at = utcnow()
+            run.error = error
+            if result is not None:
+                run.seen_count = result.seen
+                run.new_count = result.new
+                run.changed_count = result.changed
+                run.unchanged_count = result.unchanged
+                run.gone_count = result.gone
+                run.details = {**result.as_details(), **(details or {})}
+            elif details:
+                run.details = details
+
+    # The run
+
+    def run(self, snapshot: Snapshot, *, run_id: int | None = None) -> ReconcileResult:
+        """Reconcile the snapshot; `snapshot` is called once per pass.
+
+        Raises ConfirmationRequiredError, having changed nothing but the run
+        record, when the run would mark more than the allowed share gone.
+        """
+        run_id = run_id if run_id is not None else self.start_run()
+        result = ReconcileResult(run_id=run_id, source=self.source)
+        try:
+            seen = self._scan(snapshot(), result)
+            gone_ids, live = self._find_gone(seen)
+            del seen
+            self._check_guard(run_id, len(gone_ids), live, result)
+            self._apply(snapshot(), result)
+            self._mark_gone(gone_ids, result)
+        except ConfirmationRequiredError:
+            raise
+        except Exception as error:
+            self.finish_run(run_id, RunStatus.FAILED, result, error=str(error))
+            logger.error(
+                "discovery run %s of %s failed: %s", run_id, self.source, error
+            )
+            raise
+        self.finish_run(run_id, RunStatus.SUCCEEDED, result)
+        logger.info(
+            "discovery run %s of %s: %s seen, %s new, %s changed, %s unchanged, "
+            "%s gone",
+            run_id,
+            self.source,
+            result.seen,
+            result.new,
+            result.changed,
+            result.unchanged,
+            result.gone,
+        )
+        return result
+
+    def _scan(
+        self, records: Iterable[DiscoveredIdentity], result: ReconcileResult
+    ) -> set[bytes]:
+        # NOTE: the set of seen keys grows by about 70 bytes per identity; the
+        # records themselves are not kept.
+        seen: set[bytes] = set()
+        for record in records:
+            digest = _key_digest(record.external_id)
+            if digest in seen:
+                raise InvalidInputError(
+                    f"duplicate external id {record.external_id!r} in the snapshot "
+                    f"of source {self.source!r}"
+                )
+            seen.add(digest)
+        result.seen = len(seen)
+        return seen
+
+    def _find_gone(self, seen: set[bytes]) -> tuple[list[int], int]:
+        gone: list[int] = []
+        live = 0
+        with self.app.session() as session:
+            rows = session.execute(
+                sa.select(Identity.id, Identity.external_id).where(
+                    Identity.source == self.source, Identity.state.in_(LIVE_STATES)
+                )
+            )
+            for identity_id, external_id in rows:
+                live += 1
+                if _key_digest(external_id) not in seen:
+                    gone.append(identity_id)
+        return gone, live
+
+    def _check_guard(
+        self, run_id: int, gone: int, live: int, result: ReconcileResult
+    ) -> None:
+        if self.confirm or gone == 0 or live == 0:
+            return
+        share = gone / live
+        if share <= self.max_gone_share:
+            return
+        message = (
+            f"the run would mark {gone} of {live} live identities of source "
+            f"{self.source!r} gone ({share:.0%}, above the limit of "
+            f"{self.max_gone_share:.0%}); an empty or truncated export looks like "
+            "this, so check it and run again with --confirm"
+        )
+        self.finish_run(
+            run_id,
+            RunStatus.BLOCKED,
+            None,
+            error=message,
+            details={"would_be_gone": gone, "live": live, "seen": result.seen},
+        )
+        logger.warning(
+            "discovery run %s of %s blocked: %s", run_id, self.source, message
+        )
+        raise ConfirmationRequiredError(message)
+
+    def _apply(
+        self, records: Iterable[DiscoveredIdentity], result: ReconcileResult
+    ) -> None:
+        for batch in _batches(records, self.batch_size):
+            with self.app.session() as session:
+                self._apply_batch(session, batch, result)
+
+    def _lookups(
+        self, session: Session, batch: Sequence[DiscoveredIdentity]
+    ) -> _Lookups:
+        emails = {r.owner_email.strip().lower() for r in batch if r.owner_email}
+        people: dict[str, Person] = {}
+        if emails:
+            people = {
+                person.email: person
+                for person in session.scalars(
+                    sa.select(Person).where(Person.email.in_(emails))
+                )
+            }
+        keys: dict[EntityType, set[str]] = {}
+        for record in batch:
+            for field_name, entity_type in ENTITY_FIELDS:
+                key = getattr(record, field_name)
+                if key:
+                    keys.setdefault(entity_type, set()).add(key)
+        entities: dict[tuple[EntityType, str], BusinessEntity] = {}
+        for entity_type, type_keys in keys.items():
+            for entity in session.scalars(
+                sa.select(BusinessEntity).where(
+                    BusinessEntity.type == entity_type,
+                    BusinessEntity.key.in_(type_keys),
+                )
+            ):
+                entities[(entity.type, entity.key)] = entity
+        return _Lookups(people=people, entities=entities)
+
+    def _apply_batch(
+        self, session: Session, batch: list[DiscoveredIdentity], result: ReconcileResult
+    ) -> None:
+        ids = [record.external_id for record in batch]
+        existing = {
+            identity.external_id: identity
+            for identity in session.scalars(
+                sa.select(Identity).where(
+                    Identity.source == self.source, Identity.external_id.in_(ids)
+                )
+            )
+        }
+        lookups = self._lookups(session, batch)
+        new_records: list[tuple[DiscoveredIdentity, str]] = []
+        for record in batch:
+            digest = fingerprint(record)
+            current = existing.get(record.external_id)
+            if current is None:
+                new_records.append((record, digest))
+            elif current.fingerprint == digest and current.state in LIVE_STATES:
+                result.unchanged += 1
+            else:
+                self._update(session, current, record, digest, lookups, result)
+        if new_records:
+            self._insert(session, new_records, lookups, result)
+
+    # New identities: bulk inserts, one audit event each
+
+    def _owner_for(
+        self, record: DiscoveredIdentity, lookups: _Lookups
+    ) -> Person | None:
+        if not record.owner_email:
+            return None
+        person = lookups.people.get(record.owner_email.strip().lower())
+        return person if person is not None and person.active else None
+
+    def _linked_entities(
+        self, record: DiscoveredIdentity, lookups: _Lookups, result: ReconcileResult
+    ) -> list[BusinessEntity]:
+        linked = []
+        for field_name, entity_type in ENTITY_FIELDS:
+            key = getattr(record, field_name)
+            if not key:
+                continue
+            entity = lookups.entities.get((entity_type, key))
+            if entity is None:
+                label = f"{entity_type.value}:{key}"
+                result.unknown_entities[label] = (
+                    result.unknown_entities.get(label, 0) + 1
+                )
+            else:
+                linked.append(entity)
+        return linked
+
+    def _insert(
+        self,
+        session: Session,
+        records: list[tuple[DiscoveredIdentity, str]],
+        lookups: _Lookups,
+        result: ReconcileResult,
+    ) -> None:
+        now = utcnow()
+        rows: list[dict[str, Any]] = []
+        owners: list[Person | None] = []
+        for record, digest in records:
+            owner = self._owner_for(record, lookups)
+            owners.append(owner)
+            state = initial_state(owner is not None)
+            tier = RiskTier(record.tier) if record.tier else RiskTier.STANDARD
+            reason = record.tier_reason or (
+                DEFAULT_TIER_REASON if record.tier is None else "reported by the source"
+            )
+            row = _identity_columns(record)
+            row.update(
+                source=self.source,
+                tier=tier,
+                tier_reason=reason,
+                detected_tier=tier,
+                detected_tier_reason=reason,
+                state=state,
+                state_changed_at=now,
+                owner_id=owner.id if owner is not None else None,
+                owner_origin=OwnerOrigin.SOURCE if owner is not None else None,
+                first_seen_at=now,
+                last_seen_at=now,
+                fingerprint=digest,
+                updated_at=now,
+            )
+            if owner is None:
+                probe = Identity()
+                start_claim_window(probe, self.claim_deadline_days)
+                row["orphaned_at"] = probe.orphaned_at
+                row["claim_deadline"] = probe.claim_deadline
+            rows.append(row)
+
+        inserted = (
+            session.execute(
+                sa.insert(Identity).returning(
+                    Identity.id, sort_by_parameter_order=True
+                ),
+                rows,
+            )
+            .scalars()
+            .all()
+        )
+
+        links = []
+        events = []
+        for identity_id, (record, _), row, owner in zip(
+            inserted, records, rows, owners, strict=True
+        ):
+            for entity in self._linked_entities(record, lookups, result):
+                links.append({"identity_id": identity_id, "entity_id": entity.id})
+            events.append(
+                EventSpec(
+                    action="identity.discovered",
+                    object_type="identity",
+                    object_id=str(identity_id),
+                    before_state=None,
+                    after_state=row["state"].value,
+                    reason=f"first reported by {self.source}",
+                    details={
+                        "source": self.source,
+                        "kind": record.kind,
+                        "external_id": record.external_id,
+                        "tier": row["tier"].value,
+                        "owner": owner.email if owner is not None else None,
+                        "reported_owner": record.owner_email,
+                    },
+                )
+            )
+        if links:
+            session.execute(sa.insert(identity_entity_link), links)
+        record_many(session, self.actor, events)
+        result.new += len(rows)
+
+    # Known identities: changes, owners, reappearance
+
+    def _update(
+        self,
+        session: Session,
+        identity: Identity,
+        record: DiscoveredIdentity,
+        digest: str,
+        lookups: _Lookups,
+        result: ReconcileResult,
+    ) -> None:
+        changed = _apply_fields(identity, record)
+        identity.fingerprint = digest
+        identity.last_seen_at = utcnow()
+        for entity in self._linked_entities(record, lookups, result):
+            if entity not in identity.entities:
+                identity.entities.append(entity)
+                changed.append(f"link:{entity.type.value}:{entity.key}")
+
+        if identity.state is IdentityState.REVOKED:
+            transition(
+                session,
+                identity,
+                IdentityState.REVOCATION_FAILED,
+                actor=self.actor,
+                action="identity.still_reported",
+                reason=f"{self.source} still reports a revoked identity",
+                details={"changed": changed},
+            )
+            result.changed += 1
+            return
+
+        reported_owner = self._owner_for(record, lookups)
+        if identity.state is IdentityState.GONE:
+            self._reappear(session, identity, reported_owner, changed)
+            result.reappeared += 1
+            result.changed += 1
+            return
+
+        self._reconcile_owner(session, identity, record, reported_owner, result)
+        if changed:
+            session.flush()
+            audit.record(
+                session,
+                actor=self.actor,
+                action="identity.updated",
+                object_type="identity",
+                object_id=str(identity.id),
+                before_state=identity.state.value,
+                after_state=identity.state.value,
+                reason=f"reported changed by {self.source}",
+                details={"changed": changed},
+            )
+        result.changed += 1
+
+    def _reappear(
+        self,
+        session: Session,
+        identity: Identity,
+        owner: Person | None,
+        changed: list[str],
+    ) -> None:
+        if (
+            identity.owner_origin in STEWARD_OWNER_ORIGINS
+            and identity.owner is not None
+        ):
+            owner = identity.owner if identity.owner.active else None
+        identity.owner = owner
+        identity.owner_id = owner.id if owner is not None else None
+        if owner is None:
+            identity.owner_origin = None
+            start_claim_window(identity, self.claim_deadline_days)
+        elif identity.owner_origin is None:
+            identity.owner_origin = OwnerOrigin.SOURCE
+        transition(
+            session,
+            identity,
+            initial_state(owner is not None),
+            actor=self.actor,
+            action="identity.reappeared",
+            reason=f"reported again by {self.source}",
+            details={"changed": changed},
+        )
+
+    def _reconcile_owner(
+        self,
+        session: Session,
+        identity: Identity,
+        record: DiscoveredIdentity,
+        reported: Person | None,
+        result: ReconcileResult,
+    ) -> None:
+        if identity.owner_origin in STEWARD_OWNER_ORIGINS:
+            # An owner set in Steward wins; a different report is only recorded.
+            reported_email = (record.owner_email or "").strip().lower()
+            owner = identity.owner
+            if reported_email and owner is not None and reported_email != owner.email:
+                result.owner_disagreements += 1
+            return
+        if reported is not None and reported is not identity.owner:
+            adopt(
+                session,
+                identity,
+                reported,
+                OwnerOrigin.SOURCE,
+                actor=self.actor,
+                action="owner.reported",
+                reason=f"owner reported by {self.source}",
+            )
+        elif reported is None and identity.owner is not None:
+            orphan(
+                session,
+                identity,
+                actor=self.actor,
+                action="owner.unreported",
+                reason=f"{self.source} no longer reports an active owner",
+                claim_deadline_days=self.claim_deadline_days,
+            )
+
+    # Identities missing from the snapshot
+
+    def _mark_gone(self, gone_ids: list[int], result: ReconcileResult) -> None:
+        for batch in _batches(gone_ids, self.batch_size):
+            with self.app.session() as session:
+                for identity in session.scalars(
+                    sa.select(Identity).where(Identity.id.in_(batch))
+                ):
+                    if identity.state not in LIVE_STATES:
+                        continue
+                    transition(
+                        session,
+                        identity,
+                        IdentityState.GONE,
+                        actor=self.actor,
+                        action="identity.gone",
+                        reason=f"no longer reported by {self.source}",
+                    )
+                    result.gone += 1
+
+
+def _identity_columns(record: DiscoveredIdentity) -> dict[str, Any]:
+    return {
+        "kind": record.kind,
+        "external_id": record.external_id,
+        "name": record.name,
+        "description": record.description,
+        "scope_summary": record.scope_summary,
+        "managed": record.managed,
+        "created_at": record.created_at,
+        "last_used_at": record.last_used_at,
+        "never_used": record.never_used,
+        "source_owner_email": record.owner_email.strip().lower()
+        if record.owner_email
+        else None,
+        "attributes": dict(record.attributes),
+    }
+
+
+def _apply_fields(identity: Identity, record: DiscoveredIdentity) -> list[str]:
+    """Copy reported fields onto the identity; return the names that changed."""
+    changed = []
+    for name, value in _identity_columns(record).items():
+        if getattr(identity, name) != value:
+            setattr(identity, name, value)
+            changed.append(name)
+    tier = RiskTier(record.tier) if record.tier else RiskTier.STANDARD
+    reason = record.tier_reason or (
+        DEFAULT_TIER_REASON if record.tier is None else "reported by the source"
+    )
+    if identity.detected_tier is not tier or identity.detected_tier_reason != reason:
+        identity.detected_tier = tier
+        identity.detected_tier_reason = reason
+        changed.append("detected_tier")
+        if identity.tier_override is None:
+            identity.tier = tier
+            identity.tier_reason = reason
+    return changed
