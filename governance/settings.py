@@ -103,6 +103,31 @@ class GuardSettings(_Section):
     lifecycle_approval_threshold: PositiveInt = 25
 
 
+class ConnectorSettings(BaseModel):
+    """One connector instance; its name (the table key) is its identities' source.
+
+    `type` selects the implementation. Every other key is an option of that
+    connector and is validated by the connector itself when it starts.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+    enabled: bool = True
+    discovery_interval_minutes: PositiveInt = 60
+
+    def options(self) -> dict[str, Any]:
+        """Return the connector-specific options, without the common keys."""
+        return dict(self.model_extra or {})
+
+    def __repr_args__(self) -> Any:
+        # Options may hold credentials until the connector parses them into
+        # SecretStr, so a repr shows their names only.
+        yield "type", self.type
+        yield "enabled", self.enabled
+        yield "options", sorted(self.model_extra or {})
+
+
 class Settings(BaseSettings):
     """The effective configuration of one Steward process."""
 
@@ -123,6 +148,7 @@ class Settings(BaseSettings):
     ownership: OwnershipSettings = OwnershipSettings()
     security: SecuritySettings = SecuritySettings()
     guards: GuardSettings = GuardSettings()
+    connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
 
     @field_validator("database_url")
     @classmethod
