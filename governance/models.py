@@ -2,6 +2,7 @@
 
 from governance.audit.models import AuditEvent
 from governance.business_entity.models import BusinessEntity
+from governance.business_event.models import BusinessEvent
 from governance.campaign.models import Campaign, Review
 from governance.claim.models import Claim
 from governance.database import Base
@@ -14,6 +15,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "BusinessEntity",
+    "BusinessEvent",
     "Campaign",
     "Claim",
     "DiscoveryRun",
