@@ -113,6 +113,7 @@ class RevocationOutcome(StrEnum):
     MANUAL = "manual"
     RETRYABLE = "retryable"
     NEEDS_HUMAN = "needs_human"
+    RESTORED = "restored"
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ class RevocationResult:
     the credential gone. DISABLED is the first stage of a staged revocation
     (the credential no longer works and can still be restored). MANUAL means
     the stored object is a copy and the credential must be revoked at the
-    system that issued it.
+    system that issued it. RESTORED is the result of a staged revoker's undo
+    that found the credential enabled again.
     """
 
     outcome: RevocationOutcome
