@@ -125,3 +125,10 @@ def adopt(
             reason=reason,
             details=details,
         )
+
+
+def initial_owner_state(identity: Identity) -> IdentityState:
+    """Return owned or orphaned, by whether the identity has an active owner."""
+    if identity.owner is not None and identity.owner.active:
+        return IdentityState.OWNED
+    return IdentityState.ORPHANED

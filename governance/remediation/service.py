@@ -1,0 +1,138 @@
+"""Queueing side effects in the outbox, in the caller's transaction.
+
+Nothing here calls an external system. A row written here is carried out by
+the remediation worker after the transaction that wrote it commits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from governance.audit.service import Actor, record
+from governance.campaign.models import Review, ReviewStatus
+from governance.clock import utcnow
+from governance.identity.models import Identity, RiskTier
+from governance.lifecycle import IdentityState, transition
+from governance.remediation.models import (
+    Remediation,
+    RemediationKind,
+    RemediationStatus,
+)
+
+
+def find_by_dedupe_key(session: Session, dedupe_key: str) -> Remediation | None:
+    """Return the outbox row written earlier for the same side effect, if any."""
+    return session.scalars(
+        sa.select(Remediation).where(Remediation.dedupe_key == dedupe_key)
+    ).one_or_none()
+
+
+def cancel_open_reviews(
+    session: Session, identity: Identity, *, actor: Actor, reason: str
+) -> None:
+    """Cancel the identity's pending review, if it has one."""
+    review = session.scalars(
+        sa.select(Review).where(Review.open_identity_id == identity.id)
+    ).one_or_none()
+    if review is None:
+        return
+    review.status = ReviewStatus.CANCELLED
+    review.open_identity_id = None
+    record(
+        session,
+        actor=actor,
+        action="review.cancelled",
+        object_type="review",
+        object_id=str(review.id),
+        before_state=ReviewStatus.PENDING.value,
+        after_state=ReviewStatus.CANCELLED.value,
+        reason=reason,
+    )
+
+
+def queue_revocation(
+    session: Session,
+    identity: Identity,
+    *,
+    actor: Actor,
+    action: str,
+    reason: str,
+    dedupe_key: str,
+    approval_required: bool = False,
+    payload: dict[str, Any] | None = None,
+) -> Remediation:
+    """Queue the revocation of an identity, or return the one queued before.
+
+    A privileged identity always waits for a security admin's approval. The
+    identity moves to `revocation_approval` or `revocation_pending`, and a
+    pending review of it is cancelled.
+    """
+    existing = find_by_dedupe_key(session, dedupe_key)
+    if existing is not None:
+        return existing
+
+    needs_approval = approval_required or identity.tier is RiskTier.PRIVILEGED
+    target = (
+        IdentityState.REVOCATION_APPROVAL
+        if needs_approval
+        else IdentityState.REVOCATION_PENDING
+    )
+    cancel_open_reviews(session, identity, actor=actor, reason=reason)
+    transition(session, identity, target, actor=actor, action=action, reason=reason)
+    remediation = Remediation(
+        kind=RemediationKind.REVOKE,
+        status=RemediationStatus.AWAITING_APPROVAL
+        if needs_approval
+        else RemediationStatus.PENDING,
+        dedupe_key=dedupe_key,
+        identity_id=identity.id,
+        payload=dict(payload or {}),
+        reason=reason,
+        requested_by=actor.name,
+        next_attempt_at=None if needs_approval else utcnow(),
+    )
+    session.add(remediation)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="remediation.queued",
+        object_type="remediation",
+        object_id=str(remediation.id),
+        after_state=remediation.status.value,
+        reason=reason,
+        details={"kind": remediation.kind.value, "identity_id": identity.id},
+    )
+    return remediation
+
+
+def queue_notification(
+    session: Session,
+    *,
+    actor: Actor,
+    dedupe_key: str,
+    recipient: str | None,
+    template: str,
+    context: dict[str, Any],
+    identity_id: int | None = None,
+) -> Remediation:
+    """Queue a message to a person (by email) or to the security team (None)."""
+    existing = find_by_dedupe_key(session, dedupe_key)
+    if existing is not None:
+        return existing
+    notification = Remediation(
+        kind=RemediationKind.NOTIFY,
+        status=RemediationStatus.PENDING,
+        dedupe_key=dedupe_key,
+        identity_id=identity_id,
+        payload={"recipient": recipient, "template": template, "context": context},
+        reason=template,
+        requested_by=actor.name,
+        next_attempt_at=utcnow(),
+    )
+    session.add(notification)
+    session.flush()
+    return notification
