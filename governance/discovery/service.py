@@ -73,7 +73,8 @@ def fingerprint(record: DiscoveredIdentity) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _key_digest(external_id: str) -> bytes:
+def key_digest(external_id: str) -> bytes:
+    """Return the 16-byte digest that stands for an external id in seen sets."""
     return hashlib.blake2b(external_id.encode("utf-8"), digest_size=16).digest()
 
 
@@ -172,16 +173,29 @@ class Reconciler:
 
     # The run
 
-    def run(self, snapshot: Snapshot, *, run_id: int | None = None) -> ReconcileResult:
+    def run(
+        self,
+        snapshot: Snapshot,
+        *,
+        run_id: int | None = None,
+        scanned: set[bytes] | None = None,
+    ) -> ReconcileResult:
         """Reconcile the snapshot; `snapshot` is called once per pass.
 
-        Raises ConfirmationRequiredError, having changed nothing but the run
-        record, when the run would mark more than the allowed share gone.
+        `scanned` replaces the first pass when the caller already collected
+        the key digests (see `key_digest`) of every external id the source
+        contains. Raises ConfirmationRequiredError, having changed nothing but
+        the run record, when the run would mark more than the allowed share
+        gone.
         """
         run_id = run_id if run_id is not None else self.start_run()
         result = ReconcileResult(run_id=run_id, source=self.source)
         try:
-            seen = self._scan(snapshot(), result)
+            if scanned is None:
+                seen = self._scan(snapshot(), result)
+            else:
+                seen = scanned
+                result.seen = len(scanned)
             gone_ids, live = self._find_gone(seen)
             del seen
             self._check_guard(run_id, len(gone_ids), live, result)
@@ -216,7 +230,7 @@ class Reconciler:
         # records themselves are not kept.
         seen: set[bytes] = set()
         for record in records:
-            digest = _key_digest(record.external_id)
+            digest = key_digest(record.external_id)
             if digest in seen:
                 raise InvalidInputError(
                     f"duplicate external id {record.external_id!r} in the snapshot "
@@ -237,7 +251,7 @@ class Reconciler:
             )
             for identity_id, external_id in rows:
                 live += 1
-                if _key_digest(external_id) not in seen:
+                if key_digest(external_id) not in seen:
                     gone.append(identity_id)
         return gone, live
 

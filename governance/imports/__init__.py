@@ -1,0 +1,1 @@
+"""CSV imports of people, business entities and identities."""

@@ -1,0 +1,255 @@
+"""Reading CSV files row by row with errors that name the line and column.
+
+Files are read as UTF-8 (a byte-order mark is allowed). Header names are
+matched case-insensitively, with spaces and hyphens read as underscores, so
+"External ID" and "external_id" name the same column. A file with an unknown
+column is rejected: a misspelt header would otherwise drop its data silently.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TypeVar
+
+from governance.errors import InvalidInputError
+
+# Rows validated between two progress reports.
+PROGRESS_INTERVAL = 50_000
+# The largest cell accepted, in characters; larger ones are rejected, not cut.
+MAX_CELL_LENGTH = 65_536
+# Errors kept in memory and shown; the rest are only counted.
+MAX_REPORTED_ERRORS = 50
+
+Progress = Callable[[int], None]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One invalid value: where it is and what was expected."""
+
+    line: int
+    column: str | None
+    message: str
+
+    def describe(self, path: Path) -> str:
+        where = f"{path}, line {self.line}"
+        if self.column:
+            where += f", column {self.column}"
+        return f"{where}: {self.message}"
+
+
+class CsvImportError(InvalidInputError):
+    """A file failed validation; nothing was imported."""
+
+    def __init__(self, path: Path, errors: list[RowError], total: int) -> None:
+        shown = [error.describe(path) for error in errors[:MAX_REPORTED_ERRORS]]
+        more = total - len(shown)
+        if more > 0:
+            shown.append(f"... and {more} more errors")
+        summary = (
+            f"{path}: {total} invalid rows; nothing was imported "
+            "(fix them, or pass --skip-invalid to import the valid rows)"
+        )
+        super().__init__("\n".join([summary, *shown]))
+        self.path = path
+        self.errors = errors
+        self.total = total
+
+
+def normalize_header(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data row: its line number and its cells by normalised column name."""
+
+    line: int
+    cells: dict[str, str]
+    raw: list[str]
+
+
+class CsvSource:
+    """A CSV file with known required and optional columns."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        required: tuple[str, ...],
+        optional: tuple[str, ...] = (),
+        aliases: dict[str, str] | None = None,
+    ) -> None:
+        self.path = path
+        self.required = required
+        self.optional = optional
+        self.aliases = aliases or {}
+        self.header: list[str] = []
+
+    def _open(self) -> IO[str]:
+        try:
+            return self.path.open(encoding="utf-8-sig", newline="")
+        except OSError as error:
+            raise InvalidInputError(
+                f"cannot read {self.path}: {error.strerror}"
+            ) from None
+
+    def _columns(self, header: list[str]) -> list[str]:
+        columns = []
+        for name in header:
+            normalized = normalize_header(name)
+            columns.append(self.aliases.get(normalized, normalized))
+        known = set(self.required) | set(self.optional)
+        unknown = [name for name in columns if name not in known]
+        missing = [name for name in self.required if name not in columns]
+        duplicated = sorted({name for name in columns if columns.count(name) > 1})
+        problems = []
+        if missing:
+            problems.append(f"missing columns: {', '.join(missing)}")
+        if unknown:
+            problems.append(f"unknown columns: {', '.join(unknown)}")
+        if duplicated:
+            problems.append(f"repeated columns: {', '.join(duplicated)}")
+        if problems:
+            expected = ", ".join([*self.required, *(f"[{o}]" for o in self.optional)])
+            raise InvalidInputError(
+                f"{self.path}, line 1: invalid header ({'; '.join(problems)}); "
+                f"expected the columns {expected}"
+            )
+        return columns
+
+    def rows(self, errors: list[RowError] | None = None) -> Iterator[Row]:
+        """Yield each data row; a malformed row is appended to `errors` instead.
+
+        Without an `errors` list, a malformed row raises CsvImportError.
+        """
+        with self._open() as handle:
+            reader = csv.reader(handle, strict=True)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise InvalidInputError(f"{self.path}: the file is empty") from None
+            except (csv.Error, UnicodeDecodeError) as error:
+                raise InvalidInputError(f"{self.path}, line 1: {error}") from None
+            columns = self._columns(header)
+            self.header = header
+            while True:
+                try:
+                    raw = next(reader)
+                except StopIteration:
+                    return
+                except UnicodeDecodeError as error:
+                    line = reader.line_num
+                    raise InvalidInputError(
+                        f"{self.path}, line {line}: not UTF-8 ({error.reason})"
+                    ) from None
+                except csv.Error as error:
+                    malformed = RowError(
+                        reader.line_num, None, f"malformed CSV: {error}"
+                    )
+                    if errors is None:
+                        raise CsvImportError(self.path, [malformed], 1) from None
+                    errors.append(malformed)
+                    continue
+                if not raw or all(not cell.strip() for cell in raw):
+                    continue
+                problem = self._shape_error(reader.line_num, raw, columns)
+                if problem is not None:
+                    if errors is None:
+                        raise CsvImportError(self.path, [problem], 1)
+                    errors.append(problem)
+                    continue
+                cells = {
+                    name: value.strip()
+                    for name, value in zip(columns, raw, strict=True)
+                }
+                yield Row(reader.line_num, cells, raw)
+
+    @staticmethod
+    def _shape_error(line: int, raw: list[str], columns: list[str]) -> RowError | None:
+        if len(raw) != len(columns):
+            return RowError(
+                line, None, f"expected {len(columns)} fields, found {len(raw)}"
+            )
+        for name, value in zip(columns, raw, strict=True):
+            if len(value) > MAX_CELL_LENGTH:
+                return RowError(
+                    line,
+                    name,
+                    f"value too long: {len(value)} characters, at most "
+                    f"{MAX_CELL_LENGTH}",
+                )
+        return None
+
+
+class RejectsWriter:
+    """Writes rejected rows, with their line and reasons, to a CSV file."""
+
+    def __init__(self, path: Path, header: list[str]) -> None:
+        self.path = path
+        self._handle = path.open("w", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._handle)
+        self._writer.writerow(["line", "errors", *header])
+        self.count = 0
+
+    def write(self, line: int, reasons: list[str], raw: list[str]) -> None:
+        self._writer.writerow([line, "; ".join(reasons), *raw])
+        self.count += 1
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def collect_rows(
+    source: CsvSource,
+    convert: Callable[[Row], tuple[T | None, list[RowError]]],
+    *,
+    skip_invalid: bool,
+    rejects_path: Path | None,
+    check_references: Callable[[list[tuple[Row, T]]], list[RowError]] | None = None,
+) -> tuple[list[tuple[Row, T]], int]:
+    """Validate a whole file and return its valid rows and the rejected count.
+
+    For files small enough to hold in memory (people, business entities).
+    `check_references` validates the rows that parsed against each other and
+    the database. Raises CsvImportError when a row is invalid, unless
+    `skip_invalid`, in which case the rejected rows go to `rejects_path` with
+    their reasons.
+    """
+    malformed: list[RowError] = []
+    parsed: list[tuple[Row, T]] = []
+    invalid: dict[int, tuple[list[RowError], list[str]]] = {}
+    for row in source.rows(errors=malformed):
+        value, errors = convert(row)
+        if errors or value is None:
+            located = [RowError(row.line, e.column, e.message) for e in errors]
+            invalid[row.line] = (located, row.raw)
+        else:
+            parsed.append((row, value))
+    for problem in malformed:
+        invalid[problem.line] = ([problem], [])
+    if check_references is not None:
+        raw_by_line = {row.line: row.raw for row, _ in parsed}
+        for error in check_references(parsed):
+            errors, raw = invalid.setdefault(error.line, ([], raw_by_line[error.line]))
+            errors.append(error)
+    if not invalid:
+        return parsed, 0
+    if not skip_invalid:
+        reported = [error for line in sorted(invalid) for error in invalid[line][0]]
+        raise CsvImportError(source.path, reported, len(invalid))
+    writer = RejectsWriter(
+        rejects_path or source.path.with_suffix(".rejected.csv"), source.header
+    )
+    try:
+        for line in sorted(invalid):
+            errors, raw = invalid[line]
+            writer.write(line, [error.describe(source.path) for error in errors], raw)
+    finally:
+        writer.close()
+    valid = [(row, value) for row, value in parsed if row.line not in invalid]
+    return valid, len(invalid)
