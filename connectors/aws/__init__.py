@@ -1,0 +1,5 @@
+"""The AWS connector: IAM access keys and Secrets Manager secrets.
+
+Discovery reads metadata only. It never calls GetSecretValue and never sees
+an access key's secret.
+"""
