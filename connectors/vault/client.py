@@ -57,7 +57,7 @@ class VaultSession:
         self._expires_at: float | None = None
         self._lease_seconds = 0
         self._renewable = False
-        self._renewed_at = 0.0
+        self._renewed_at = float("-inf")
         self._at_max_ttl = False
         self._closed = False
 
@@ -209,7 +209,9 @@ class VaultSession:
                 connector=self.name,
             ) from None
 
-    def _accept_lease(self, accessor: str, ttl: int, renewable: bool) -> None:
+    def _accept_lease(
+        self, accessor: str, ttl: int, renewable: bool, *, renewed: bool = False
+    ) -> None:
         now = time.monotonic()
         self._accessor = accessor or None
         self._lease_seconds = ttl
@@ -217,7 +219,8 @@ class VaultSession:
         # reports its period instead).
         self._expires_at = now + ttl if ttl > 0 else None
         self._renewable = renewable
-        self._renewed_at = now
+        # Only a renewal starts the wait before the next one (see _needs_renewal).
+        self._renewed_at = now if renewed else float("-inf")
         self._at_max_ttl = False
 
     def ensure_token(self) -> str:
@@ -289,7 +292,9 @@ class VaultSession:
         auth = (response or {}).get("auth") or {}
         previous = self._lease_seconds
         granted = int(auth.get("lease_duration") or 0)
-        self._accept_lease(self._accessor or "", granted, bool(auth.get("renewable")))
+        self._accept_lease(
+            self._accessor or "", granted, bool(auth.get("renewable")), renewed=True
+        )
         self._at_max_ttl = 0 < granted < previous
         logger.info(
             "vault connector %s renewed its token; ttl now %ss", self.name, granted

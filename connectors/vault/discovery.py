@@ -295,6 +295,17 @@ def kv1_identity(mount: str, path: str) -> DiscoveredIdentity:
 # Fetching
 
 
+def _with_policy_hint(
+    error: ConnectorPermissionError, path: str, option: str
+) -> ConnectorPermissionError:
+    return ConnectorPermissionError(
+        f"{error}; Steward's policy must allow list on {path} (see "
+        f"deploy/vault/steward-policy.hcl), or the {option} option must leave "
+        "this mount out",
+        connector=error.connector,
+    )
+
+
 @dataclass(frozen=True)
 class KvMount:
     """A KV secrets engine mount and its version."""
@@ -424,11 +435,14 @@ class VaultFetcher:
     # AppRole
 
     def roles(self, mount: str) -> list[str]:
-        return sorted(
-            self.session.list_keys(
+        try:
+            keys = self.session.list_keys(
                 f"auth/{mount}/role", action=f"list AppRole roles at auth/{mount}"
             )
-        )
+        except ConnectorPermissionError as error:
+            hint = _with_policy_hint(error, f"auth/{mount}/role", "approle_mounts")
+            raise hint from error
+        return sorted(keys)
 
     def role(self, mount: str, name: str) -> Document | None:
         try:
@@ -477,12 +491,7 @@ class VaultFetcher:
                     f"{base}/{folder}", action=f"list KV entries in {mount.path!r}"
                 )
             except ConnectorPermissionError as error:
-                raise ConnectorPermissionError(
-                    f"{error}; Steward's policy must allow list on {base}/* "
-                    "(see deploy/vault/steward-policy.hcl) or kv_mounts must "
-                    "leave this mount out",
-                    connector=self.session.name,
-                ) from error
+                raise _with_policy_hint(error, f"{base}/*", "kv_mounts") from error
             for key in keys:
                 if key.endswith("/"):
                     folders.append(folder + key)

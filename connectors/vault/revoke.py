@@ -127,11 +127,18 @@ class VaultRevoker:
             )
         base = f"auth/{mount}/role/{role}/secret-id-accessor"
         body = {"secret_id_accessor": identity.external_id}
+
+        def lookup() -> object:
+            # OpenBao 2.7.2 answers a look-up under a deleted role with 500, so
+            # the role is read first: a missing role (404) has no secret-ids.
+            self.session.read(f"auth/{mount}/role/{role}", action="read AppRole role")
+            return self.session.read_post(
+                f"{base}/lookup", body, action="look up secret-id accessor"
+            )
+
         return _Credential(
             label=f"secret-id accessor {identity.external_id} of role {role!r}",
-            lookup=lambda: self.session.read_post(
-                f"{base}/lookup", body, action="look up secret-id accessor"
-            ),
+            lookup=lookup,
             revoke=lambda: self.session.write(
                 f"{base}/destroy", body, action="destroy secret-id accessor"
             ),

@@ -189,15 +189,19 @@ class TierDecision:
 
 
 def privileged_grant(rules: Iterable[PathRule], tier_rules: TierRules) -> str | None:
-    """Return a description of the first privileged grant in `rules`, or None."""
+    """Return a description of the strongest privileged grant in `rules`, or None.
+
+    A privileged capability on any path is reported before a write under a
+    privileged path. A rule that denies grants nothing.
+    """
+    granting = [(pattern, caps) for pattern, caps in rules if "deny" not in caps]
     special = set(tier_rules.privileged_capabilities)
-    writes = set(tier_rules.write_capabilities)
-    for pattern, capabilities in rules:
-        if "deny" in capabilities:
-            continue
+    for pattern, capabilities in granting:
         granted = sorted(capabilities & special)
         if granted:
             return f"grants {', '.join(granted)} on {pattern!r}"
+    writes = set(tier_rules.write_capabilities)
+    for pattern, capabilities in granting:
         written = sorted(capabilities & writes)
         if not written:
             continue
