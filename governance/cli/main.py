@@ -12,6 +12,7 @@ from connectors.errors import ConnectorError
 from governance.cli.audit import audit
 from governance.cli.context import CliContext
 from governance.cli.db import db
+from governance.cli.discover import discover, health
 from governance.cli.inspect import config, nhi
 from governance.errors import ConfigurationError, StewardError
 
@@ -61,6 +62,8 @@ cli.add_command(db)
 cli.add_command(config)
 cli.add_command(nhi)
 cli.add_command(audit)
+cli.add_command(discover)
+cli.add_command(health)
 
 
 def main() -> None:
