@@ -31,7 +31,10 @@ class AccountOptions(BaseModel):
     With `role_arn` unset, Steward uses the credentials the default chain
     finds (environment, shared files, container or instance role). With it
     set, Steward assumes the role with those credentials, passing
-    `external_id` when the role's trust policy requires one.
+    `external_id` when the role's trust policy requires one. botocore
+    refreshes the role's credentials 15 minutes before they expire, so a
+    `role_duration_seconds` near the minimum of 900 means a refresh before
+    almost every call.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

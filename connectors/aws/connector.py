@@ -208,7 +208,7 @@ class AwsConnector:
                 self._session_for(account_id), user_name, key_id, self.name
             )
         # Without the attributes discovery stores, ask each account whose
-        # user the key belongs to.
+        # user the key belongs to, and confirm with that user's key list.
         denied: ConnectorPermissionError | None = None
         for session in self.sessions:
             try:
@@ -216,12 +216,16 @@ class AwsConnector:
                     response = session.iam().get_access_key_last_used(
                         AccessKeyId=key_id
                     )
+                revoker = AccessKeyRevoker(
+                    session, response["UserName"], key_id, self.name
+                )
+                if revoker.status() is not None:
+                    return revoker
             except ConnectorNotFoundError:
                 continue
             except ConnectorPermissionError as error:
                 denied = error
                 continue
-            return AccessKeyRevoker(session, response["UserName"], key_id, self.name)
         if denied is not None:
             # An account that denied the look-up may hold the key.
             raise denied

@@ -50,9 +50,7 @@ class AccessKeyRevoker:
         self.user_name = user_name
         self.key_id = key_id
         self.connector = connector
-        self.label = (
-            f"access key {key_id} of user {user_name} in account {session.label}"
-        )
+        self.label = f"access key {key_id} of user {user_name} in {session.label}"
 
     def status(self) -> str | None:
         """Return the key's status from ListAccessKeys, or None when it is missing."""

@@ -159,8 +159,10 @@ class AccountSession:
 
     @property
     def label(self) -> str:
-        """The account id when known, else a name for the default chain."""
-        return self._account_id or "the default-credentials account"
+        """A name for log lines and messages: the account id when known."""
+        if self._account_id is None:
+            return "the default-credentials account"
+        return f"account {self._account_id}"
 
     def close(self) -> None:
         with self._lock:
