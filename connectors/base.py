@@ -49,6 +49,14 @@ class DiscoveredIdentity(BaseModel):
     vendor: str | None = None
     attributes: Mapping[str, AttributeValue] = Field(default_factory=dict)
 
+    @field_validator("attributes")
+    @classmethod
+    def _sort_attributes(
+        cls, value: Mapping[str, AttributeValue]
+    ) -> Mapping[str, AttributeValue]:
+        # A stable order makes equal reports serialise, and so compare, equal.
+        return dict(sorted(value.items()))
+
     @field_validator("created_at", "last_used_at")
     @classmethod
     def _as_utc(cls, value: datetime | None) -> datetime | None:

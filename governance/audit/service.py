@@ -144,7 +144,7 @@ def record_many(session: Session, actor: Actor, specs: Sequence[EventSpec]) -> i
     if not specs:
         return 0
     rows = _chain(session, actor, specs)
-    session.execute(sa.insert(AuditEvent), rows)
+    session.execute(sa.insert(AuditEvent.__table__), rows)
     last = rows[-1]
     session.info[_HEAD_KEY] = (
         _transaction_key(session),

@@ -11,11 +11,11 @@ applied.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from itertools import islice
 from typing import Any
 
@@ -67,10 +67,12 @@ def check_source_name(name: str) -> str:
 
 
 def fingerprint(record: DiscoveredIdentity) -> str:
-    """Return a digest of everything the source reports about an identity."""
-    document = record.model_dump(mode="json")
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """Return a digest of everything the source reports about an identity.
+
+    The JSON follows the model's field order, and DiscoveredIdentity sorts its
+    attributes, so equal reports give equal digests.
+    """
+    return hashlib.sha256(record.model_dump_json().encode("utf-8")).hexdigest()
 
 
 def key_digest(external_id: str) -> bytes:
@@ -379,6 +381,7 @@ class Reconciler:
         result: ReconcileResult,
     ) -> None:
         now = utcnow()
+        claim_deadline = now + timedelta(days=self.claim_deadline_days)
         rows: list[dict[str, Any]] = []
         owners: list[Person | None] = []
         for record, digest in records:
@@ -405,23 +408,25 @@ class Reconciler:
                 fingerprint=digest,
                 updated_at=now,
             )
-            if owner is None:
-                probe = Identity()
-                start_claim_window(probe, self.claim_deadline_days)
-                row["orphaned_at"] = probe.orphaned_at
-                row["claim_deadline"] = probe.claim_deadline
+            # Every row carries the same keys, so that the insert runs as one
+            # multi-row statement per batch.
+            row["orphaned_at"] = None if owner is not None else now
+            row["claim_deadline"] = None if owner is not None else claim_deadline
             rows.append(row)
 
-        inserted = (
-            session.execute(
-                sa.insert(Identity).returning(
-                    Identity.id, sort_by_parameter_order=True
-                ),
-                rows,
+        # A plain multi-row insert, then one query for the new ids: SQLite
+        # cannot promise RETURNING rows in parameter order, which makes an
+        # ordered RETURNING fall back to one statement per row.
+        session.execute(sa.insert(Identity.__table__), rows)
+        ids_by_key: dict[str, int] = {}
+        for external_id, identity_id in session.execute(
+            sa.select(Identity.external_id, Identity.id).where(
+                Identity.source == self.source,
+                Identity.external_id.in_([row["external_id"] for row in rows]),
             )
-            .scalars()
-            .all()
-        )
+        ):
+            ids_by_key[external_id] = identity_id
+        inserted = [ids_by_key[row["external_id"]] for row in rows]
 
         links = []
         events = []
