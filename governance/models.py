@@ -5,6 +5,7 @@ from governance.business_entity.models import BusinessEntity
 from governance.business_event.models import BusinessEvent
 from governance.campaign.models import Campaign, Review
 from governance.claim.models import Claim
+from governance.control.models import Lease, Switch
 from governance.database import Base
 from governance.discovery.models import DiscoveryRun
 from governance.identity.models import Identity
@@ -20,7 +21,9 @@ __all__ = [
     "Claim",
     "DiscoveryRun",
     "Identity",
+    "Lease",
     "Person",
     "Remediation",
     "Review",
+    "Switch",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -144,7 +144,7 @@ def record_many(session: Session, actor: Actor, specs: Sequence[EventSpec]) -> i
     if not specs:
         return 0
     rows = _chain(session, actor, specs)
-    session.execute(sa.insert(AuditEvent.__table__), rows)
+    session.execute(sa.insert(cast(sa.Table, AuditEvent.__table__)), rows)
     last = rows[-1]
     session.info[_HEAD_KEY] = (
         _transaction_key(session),

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from governance.app import Steward
 from governance.audit import service as audit
 from governance.audit.service import Actor, EventSpec, record_many
 from governance.business_entity.models import BusinessEntity, EntityType
+from governance.campaign.schedule import first_review_due
 from governance.clock import utcnow
 from governance.discovery.models import DiscoveryRun, RunStatus
 from governance.errors import ConfirmationRequiredError, InvalidInputError
@@ -136,6 +137,7 @@ class Reconciler:
         self.batch_size = batch_size
         self.claim_deadline_days = app.settings.ownership.claim_deadline_days
         self.max_gone_share = app.settings.guards.max_gone_share
+        self.review_settings = app.settings.review
 
     # The run record
 
@@ -410,6 +412,9 @@ class Reconciler:
             )
             # Every row carries the same keys, so that the insert runs as one
             # multi-row statement per batch.
+            row["review_due_at"] = first_review_due(
+                now, tier, record.external_id, self.review_settings
+            )
             row["orphaned_at"] = None if owner is not None else now
             row["claim_deadline"] = None if owner is not None else claim_deadline
             rows.append(row)
@@ -417,7 +422,7 @@ class Reconciler:
         # A plain multi-row insert, then one query for the new ids: SQLite
         # cannot promise RETURNING rows in parameter order, which makes an
         # ordered RETURNING fall back to one statement per row.
-        session.execute(sa.insert(Identity.__table__), rows)
+        session.execute(sa.insert(cast(sa.Table, Identity.__table__)), rows)
         ids_by_key: dict[str, int] = {}
         for external_id, identity_id in session.execute(
             sa.select(Identity.external_id, Identity.id).where(

@@ -113,6 +113,7 @@ class Identity(Base):
     claim_deadline: Mapped[datetime | None]
     certified_at: Mapped[datetime | None]
     certified_until: Mapped[datetime | None]
+    review_due_at: Mapped[datetime | None] = mapped_column(index=True)
     revocation_stage: Mapped[str | None] = mapped_column(sa.String(40))
 
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
