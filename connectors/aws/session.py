@@ -98,7 +98,7 @@ class AccountSession:
         connector: str,
         account: AccountOptions,
         options: AwsOptions,
-        base: boto3.Session,
+        base_core: botocore.session.Session,
         config: Config,
     ) -> None:
         self.connector = connector
@@ -108,12 +108,17 @@ class AccountSession:
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], Any] = {}
         self._account_id = account.expected_account_id
+        base = boto3.Session(botocore_session=base_core)
         if account.role_arn is None:
             self.session = base
         else:
             with translated(connector, "create the STS client"):
                 sts = base.client("sts", region_name=self.home_region, config=config)
             role_session = botocore.session.Session()
+            # Sharing the loader shares its cache of parsed service models.
+            role_session.register_component(
+                "data_loader", base_core.get_component("data_loader")
+            )
             role_session.register_component(
                 "credential_provider",
                 CredentialResolver(providers=[_AssumeRoleProvider(sts, account)]),
@@ -175,8 +180,10 @@ def open_sessions(connector: str, options: AwsOptions) -> list[AccountSession]:
     """Build one AccountSession per configured account; no AWS call is made."""
     config = client_config(options)
     with translated(connector, "load the AWS configuration"):
-        base = boto3.Session(profile_name=options.profile)
+        base_core = botocore.session.Session(profile=options.profile)
+        # botocore checks the profile only when it is first used.
+        base_core.get_scoped_config()
     return [
-        AccountSession(connector, account, options, base, config)
+        AccountSession(connector, account, options, base_core, config)
         for account in options.accounts
     ]
