@@ -29,10 +29,13 @@ An identity is never deleted: `gone` and `revoked` keep the row and its trail.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from governance.audit.service import Actor, record
+import sqlalchemy as sa
+
+from governance.audit.service import Actor, EventSpec, record, record_many
 from governance.clock import utcnow
 from governance.errors import InvalidTransitionError
 
@@ -177,3 +180,61 @@ def transition(
         reason=reason,
         details=details,
     )
+
+
+def transition_many(
+    session: Session,
+    identity_ids: Sequence[int],
+    current: IdentityState,
+    target: IdentityState,
+    *,
+    actor: Actor,
+    action: str,
+    reason: str,
+) -> list[int]:
+    """Move every listed identity still in `current` to `target`, in bulk.
+
+    Identities no longer in `current` are skipped, so a concurrent change is
+    never overwritten. Returns the ids that moved; each gets one audit event.
+    """
+    from governance.identity.models import Identity  # noqa: PLC0415 - import cycle
+
+    if not can_transition(current, target):
+        raise InvalidTransitionError(
+            identity_ids[0] if identity_ids else 0, current.value, target.value
+        )
+    moved: list[int] = []
+    now = utcnow()
+    for start in range(0, len(identity_ids), 1000):
+        chunk = list(identity_ids[start : start + 1000])
+        rows = session.execute(
+            sa.select(Identity.id).where(
+                Identity.id.in_(chunk), Identity.state == current
+            )
+        )
+        ids = [row.id for row in rows]
+        if not ids:
+            continue
+        session.execute(
+            sa.update(Identity)
+            .where(Identity.id.in_(ids), Identity.state == current)
+            .values(state=target, state_changed_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        moved.extend(ids)
+    record_many(
+        session,
+        actor,
+        [
+            EventSpec(
+                action=action,
+                object_type="identity",
+                object_id=str(identity_id),
+                before_state=current.value,
+                after_state=target.value,
+                reason=reason,
+            )
+            for identity_id in moved
+        ],
+    )
+    return moved

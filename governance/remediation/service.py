@@ -6,6 +6,7 @@ the remediation worker after the transaction that wrote it commits.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -63,6 +64,7 @@ def queue_revocation(
     dedupe_key: str,
     approval_required: bool = False,
     payload: dict[str, Any] | None = None,
+    review_id: int | None = None,
 ) -> Remediation:
     """Queue the revocation of an identity, or return the one queued before.
 
@@ -89,6 +91,7 @@ def queue_revocation(
         else RemediationStatus.PENDING,
         dedupe_key=dedupe_key,
         identity_id=identity.id,
+        review_id=review_id,
         payload=dict(payload or {}),
         reason=reason,
         requested_by=actor.name,
@@ -106,6 +109,80 @@ def queue_revocation(
         reason=reason,
         details={"kind": remediation.kind.value, "identity_id": identity.id},
     )
+    queue_ticket(session, remediation, actor=actor)
+    return remediation
+
+
+def queue_ticket(
+    session: Session, remediation: Remediation, *, actor: Actor
+) -> Remediation:
+    """Queue the ticket that records a remediation in the ticketing system."""
+    dedupe_key = f"ticket:{remediation.id}"
+    existing = find_by_dedupe_key(session, dedupe_key)
+    if existing is not None:
+        return existing
+    ticket = Remediation(
+        kind=RemediationKind.TICKET,
+        status=RemediationStatus.PENDING,
+        dedupe_key=dedupe_key,
+        identity_id=remediation.identity_id,
+        review_id=remediation.review_id,
+        payload={"remediation_id": remediation.id, "kind": remediation.kind.value},
+        reason=remediation.reason,
+        requested_by=actor.name,
+        next_attempt_at=utcnow(),
+    )
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def open_scope_reduction(
+    session: Session,
+    identity: Identity,
+    *,
+    actor: Actor,
+    reason: str,
+    deadline_days: int,
+    review_id: int | None = None,
+) -> Remediation:
+    """Record that an owner must reduce an identity's scope by a deadline."""
+    dedupe_key = f"review:{review_id}:reduce" if review_id else f"reduce:{identity.id}"
+    existing = find_by_dedupe_key(session, dedupe_key)
+    if existing is not None:
+        return existing
+    now = utcnow()
+    transition(
+        session,
+        identity,
+        IdentityState.SCOPE_REDUCTION_PENDING,
+        actor=actor,
+        action="review.reduce_scope",
+        reason=reason,
+    )
+    remediation = Remediation(
+        kind=RemediationKind.SCOPE_REDUCTION,
+        status=RemediationStatus.OPEN,
+        dedupe_key=dedupe_key,
+        identity_id=identity.id,
+        review_id=review_id,
+        reason=reason,
+        requested_by=actor.name,
+        deadline=now + timedelta(days=deadline_days),
+    )
+    session.add(remediation)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="remediation.queued",
+        object_type="remediation",
+        object_id=str(remediation.id),
+        after_state=remediation.status.value,
+        reason=reason,
+        details={"kind": remediation.kind.value, "identity_id": identity.id},
+    )
+    queue_ticket(session, remediation, actor=actor)
     return remediation
 
 

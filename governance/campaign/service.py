@@ -1,0 +1,441 @@
+"""Certification campaigns: opening, progress, closing and reports.
+
+Opening a campaign of 100,000 reviews is a bulk operation: identities are
+read in batches, reviews and audit events are written as multi-row inserts,
+and the state changes are one UPDATE per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from governance.audit.service import Actor, EventSpec, record, record_many
+from governance.business_entity.models import BusinessEntity
+from governance.campaign.models import (
+    Campaign,
+    CampaignStatus,
+    Decision,
+    Review,
+    ReviewStatus,
+)
+from governance.clock import utcnow
+from governance.errors import ConflictError, NotFoundError
+from governance.identity.models import Identity, RiskTier, identity_entity_link
+from governance.lifecycle import IdentityState, transition_many
+from governance.person.models import Person
+from governance.remediation.models import Remediation
+from governance.remediation.service import queue_notification
+from governance.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 2000
+# States in which an identity takes part in a campaign: owned ones are
+# reviewed by their owner, orphans are counted and sent to the claim flow.
+REVIEWABLE_STATES = (IdentityState.OWNED, IdentityState.ORPHANED)
+
+
+@dataclass(frozen=True)
+class CampaignCounts:
+    """Progress of a campaign, by review status and decision."""
+
+    total: int
+    pending: int
+    decided: int
+    expired: int
+    cancelled: int
+    orphans: int
+    overdue: int
+    certified: int
+    reduce_scope: int
+    revoke: int
+
+
+def find_campaign(session: Session, campaign_id: int) -> Campaign:
+    """Return the campaign; raise NotFoundError when unknown."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFoundError("campaign", str(campaign_id))
+    return campaign
+
+
+def list_campaigns(session: Session, *, limit: int = 50) -> Sequence[Campaign]:
+    """Return the newest campaigns first."""
+    return session.scalars(
+        sa.select(Campaign).order_by(Campaign.id.desc()).limit(limit)
+    ).all()
+
+
+def _due_identities(
+    session: Session, *, tier: RiskTier | None, source: str | None, horizon: datetime
+) -> Any:
+    in_review = sa.select(Review.open_identity_id).where(
+        Review.open_identity_id.is_not(None)
+    )
+    statement = sa.select(
+        Identity.id,
+        Identity.name,
+        Identity.kind,
+        Identity.source,
+        Identity.external_id,
+        Identity.scope_summary,
+        Identity.tier,
+        Identity.tier_reason,
+        Identity.created_at,
+        Identity.last_used_at,
+        Identity.never_used,
+        Identity.owner_id,
+        Identity.state,
+        Identity.review_due_at,
+    ).where(
+        Identity.state.in_(REVIEWABLE_STATES),
+        Identity.review_due_at <= horizon,
+        Identity.id.not_in(in_review),
+    )
+    if tier is not None:
+        statement = statement.where(Identity.tier == tier)
+    if source is not None:
+        statement = statement.where(Identity.source == source)
+    return statement.order_by(Identity.id)
+
+
+def _entity_labels(session: Session, identity_ids: list[int]) -> dict[int, list[str]]:
+    labels: dict[int, list[str]] = {}
+    rows = session.execute(
+        sa.select(
+            identity_entity_link.c.identity_id, BusinessEntity.type, BusinessEntity.key
+        )
+        .join(BusinessEntity, BusinessEntity.id == identity_entity_link.c.entity_id)
+        .where(identity_entity_link.c.identity_id.in_(identity_ids))
+        .order_by(BusinessEntity.key)
+    )
+    for identity_id, entity_type, key in rows:
+        labels.setdefault(identity_id, []).append(f"{entity_type.value}:{key}")
+    return labels
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _evidence(row: Any, entities: list[str], due_at: datetime) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "kind": row.kind,
+        "source": row.source,
+        "external_id": row.external_id,
+        "scope": row.scope_summary,
+        "tier": row.tier.value,
+        "tier_reason": row.tier_reason,
+        "created_at": _stamp(row.created_at),
+        "last_used_at": _stamp(row.last_used_at),
+        "never_used": row.never_used,
+        "entities": entities,
+        "due_at": due_at.isoformat(),
+    }
+
+
+def start_campaign(
+    session: Session,
+    *,
+    actor: Actor,
+    settings: Settings,
+    tier: RiskTier | None = None,
+    source: str | None = None,
+    due_within_days: int = 0,
+    name: str | None = None,
+) -> Campaign:
+    """Open a campaign for the identities due within `due_within_days`.
+
+    Owned identities get a review by their owner and move to `under_review`.
+    Orphans get a review with no reviewer (the security team's queue) and a
+    claim request, and stay orphaned. An identity already in an open review
+    is left out.
+    """
+    now = utcnow()
+    due_at = now + timedelta(days=settings.review.response_days)
+    label = name or _default_name(now, tier, source)
+    campaign = Campaign(
+        name=label,
+        status=CampaignStatus.OPEN,
+        tier=tier,
+        source=source,
+        opened_by=actor.name,
+        opened_at=now,
+        due_at=due_at,
+    )
+    session.add(campaign)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="campaign.opened",
+        object_type="campaign",
+        object_id=str(campaign.id),
+        after_state=CampaignStatus.OPEN.value,
+        details={"tier": tier.value if tier else None, "source": source},
+    )
+
+    horizon = now + timedelta(days=due_within_days)
+    statement = _due_identities(session, tier=tier, source=source, horizon=horizon)
+    rows = session.execute(statement).all()
+    owned: list[int] = []
+    orphans = 0
+    for start in range(0, len(rows), BATCH_SIZE):
+        batch = rows[start : start + BATCH_SIZE]
+        labels = _entity_labels(session, [row.id for row in batch])
+        reviews = [
+            {
+                "campaign_id": campaign.id,
+                "identity_id": row.id,
+                "open_identity_id": row.id,
+                "reviewer_id": row.owner_id
+                if row.state is IdentityState.OWNED
+                else None,
+                "status": ReviewStatus.PENDING,
+                "due_at": due_at,
+                "evidence": _evidence(row, labels.get(row.id, []), due_at),
+                "reminder_count": 0,
+                "escalation_level": 0,
+                "created_at": now,
+            }
+            for row in batch
+        ]
+        session.execute(sa.insert(cast(sa.Table, Review.__table__)), reviews)
+        record_many(
+            session,
+            actor,
+            [
+                EventSpec(
+                    action="review.opened",
+                    object_type="identity",
+                    object_id=str(row.id),
+                    before_state=row.state.value,
+                    after_state=row.state.value,
+                    reason=f"campaign {campaign.id}",
+                )
+                for row in batch
+                if row.state is IdentityState.ORPHANED
+            ],
+        )
+        for row in batch:
+            if row.state is IdentityState.OWNED:
+                owned.append(row.id)
+            else:
+                orphans += 1
+                queue_notification(
+                    session,
+                    actor=actor,
+                    dedupe_key=f"campaign:{campaign.id}:claim:{row.id}",
+                    recipient=None,
+                    template="orphan_claim",
+                    context={"identity_id": row.id, "campaign_id": campaign.id},
+                    identity_id=row.id,
+                )
+    transition_many(
+        session,
+        owned,
+        IdentityState.OWNED,
+        IdentityState.UNDER_REVIEW,
+        actor=actor,
+        action="review.opened",
+        reason=f"campaign {campaign.id}",
+    )
+    logger.info(
+        "campaign %s opened: %s reviews, %s of them orphans",
+        campaign.id,
+        len(rows),
+        orphans,
+    )
+    return campaign
+
+
+def _default_name(now: datetime, tier: RiskTier | None, source: str | None) -> str:
+    parts = [f"{now:%Y-%m-%d}", tier.value if tier else "all tiers"]
+    if source:
+        parts.append(source)
+    return " ".join(parts)
+
+
+def campaign_counts(session: Session, campaign: Campaign) -> CampaignCounts:
+    """Count the campaign's reviews by status and decision."""
+    now = utcnow()
+    rows = session.execute(
+        sa.select(Review.status, Review.decision, sa.func.count())
+        .where(Review.campaign_id == campaign.id)
+        .group_by(Review.status, Review.decision)
+    ).all()
+    by_status: dict[ReviewStatus, int] = {}
+    by_decision: dict[Decision, int] = {}
+    for status, decision, count in rows:
+        by_status[status] = by_status.get(status, 0) + count
+        if decision is not None:
+            by_decision[decision] = by_decision.get(decision, 0) + count
+    orphans = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Review)
+        .where(Review.campaign_id == campaign.id, Review.reviewer_id.is_(None))
+    )
+    overdue = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Review)
+        .where(
+            Review.campaign_id == campaign.id,
+            Review.status == ReviewStatus.PENDING,
+            Review.due_at < now,
+        )
+    )
+    return CampaignCounts(
+        total=sum(by_status.values()),
+        pending=by_status.get(ReviewStatus.PENDING, 0),
+        decided=by_status.get(ReviewStatus.DECIDED, 0),
+        expired=by_status.get(ReviewStatus.EXPIRED, 0),
+        cancelled=by_status.get(ReviewStatus.CANCELLED, 0),
+        orphans=orphans or 0,
+        overdue=overdue or 0,
+        certified=by_decision.get(Decision.CERTIFY, 0),
+        reduce_scope=by_decision.get(Decision.REDUCE_SCOPE, 0),
+        revoke=by_decision.get(Decision.REVOKE, 0),
+    )
+
+
+def close_campaign(
+    session: Session, campaign: Campaign, *, actor: Actor, settings: Settings
+) -> int:
+    """Close a campaign; its unanswered reviews expire and escalate.
+
+    An expired review is never a certification: its identity returns to
+    `owned` (or stays orphaned) with its due date unchanged, so it stays due
+    and is reported overdue. Returns the number of expired reviews.
+    """
+    if campaign.status is CampaignStatus.CLOSED:
+        raise ConflictError(
+            f"campaign {campaign.id} was already closed by {campaign.closed_by}"
+        )
+    pending = session.execute(
+        sa.select(Review.id, Review.identity_id, Review.reviewer_id).where(
+            Review.campaign_id == campaign.id, Review.status == ReviewStatus.PENDING
+        )
+    ).all()
+    review_ids = [row.id for row in pending]
+    for start in range(0, len(review_ids), 1000):
+        chunk = review_ids[start : start + 1000]
+        session.execute(
+            sa.update(Review)
+            .where(Review.id.in_(chunk), Review.status == ReviewStatus.PENDING)
+            .values(status=ReviewStatus.EXPIRED, open_identity_id=None)
+            .execution_options(synchronize_session=False)
+        )
+    record_many(
+        session,
+        actor,
+        [
+            EventSpec(
+                action="review.expired",
+                object_type="review",
+                object_id=str(row.id),
+                before_state=ReviewStatus.PENDING.value,
+                after_state=ReviewStatus.EXPIRED.value,
+                reason=f"campaign {campaign.id} closed unanswered",
+            )
+            for row in pending
+        ],
+    )
+    transition_many(
+        session,
+        [row.identity_id for row in pending],
+        IdentityState.UNDER_REVIEW,
+        IdentityState.OWNED,
+        actor=actor,
+        action="review.expired",
+        reason=f"campaign {campaign.id} closed unanswered; still due",
+    )
+    _escalate_expired(session, campaign, pending, actor=actor)
+    campaign.status = CampaignStatus.CLOSED
+    campaign.closed_at = utcnow()
+    campaign.closed_by = actor.name
+    record(
+        session,
+        actor=actor,
+        action="campaign.closed",
+        object_type="campaign",
+        object_id=str(campaign.id),
+        before_state=CampaignStatus.OPEN.value,
+        after_state=CampaignStatus.CLOSED.value,
+        details={"expired": len(pending)},
+    )
+    return len(pending)
+
+
+def _escalate_expired(
+    session: Session, campaign: Campaign, pending: Sequence[Any], *, actor: Actor
+) -> None:
+    reviewer_ids = {row.reviewer_id for row in pending if row.reviewer_id is not None}
+    managers: dict[int, str | None] = {}
+    if reviewer_ids:
+        manager = sa.orm.aliased(Person)
+        for person_id, manager_email in session.execute(
+            sa.select(Person.id, manager.email)
+            .outerjoin(manager, manager.id == Person.manager_id)
+            .where(Person.id.in_(reviewer_ids))
+        ):
+            managers[person_id] = manager_email
+    for row in pending:
+        recipient = managers.get(row.reviewer_id) if row.reviewer_id else None
+        queue_notification(
+            session,
+            actor=actor,
+            dedupe_key=f"review:{row.id}:expired",
+            recipient=recipient,
+            template="review_expired",
+            context={"review_id": row.id, "campaign_id": campaign.id},
+            identity_id=row.identity_id,
+        )
+
+
+def campaign_report(session: Session, campaign: Campaign) -> list[dict[str, Any]]:
+    """Return one row per review: reviewer, evidence, decision and outcome."""
+    reviewer = sa.orm.aliased(Person)
+    rows = session.execute(
+        sa.select(Review, reviewer.email)
+        .outerjoin(reviewer, reviewer.id == Review.reviewer_id)
+        .where(Review.campaign_id == campaign.id)
+        .order_by(Review.id)
+    ).all()
+    outcomes: dict[int, list[str]] = {}
+    review_ids = [review.id for review, _ in rows]
+    for start in range(0, len(review_ids), 1000):
+        for review_id, kind, status in session.execute(
+            sa.select(
+                Remediation.review_id, Remediation.kind, Remediation.status
+            ).where(Remediation.review_id.in_(review_ids[start : start + 1000]))
+        ):
+            if review_id is not None:
+                outcomes.setdefault(review_id, []).append(
+                    f"{kind.value}:{status.value}"
+                )
+    return [
+        {
+            "review_id": review.id,
+            "identity_id": review.identity_id,
+            "reviewer": email or "security team",
+            "status": review.status.value,
+            "decision": review.decision.value if review.decision else None,
+            "application_active": review.application_active,
+            "scope_minimal": review.scope_minimal,
+            "comment": review.comment,
+            "decided_by": review.decided_by,
+            "decided_at": _stamp(review.decided_at),
+            "due_at": _stamp(review.due_at),
+            "remediation": ", ".join(sorted(outcomes.get(review.id, []))) or None,
+            "evidence": review.evidence,
+        }
+        for review, email in rows
+    ]
