@@ -1,9 +1,9 @@
 """No secret value or token id reaches the database, the audit export or logs.
 
 The test seeds every kind of credential with a marker string in its secret
-value, runs discovery and revocation with DEBUG logging captured, then
-searches every table, the audit export and the log records for the marker
-and for each token id, secret-id and role id it created.
+value and runs discovery and revocation with DEBUG logging captured. Then it
+searches every table, the audit export and the log records for the marker and
+for each token id, secret-id and role id it created.
 """
 
 from __future__ import annotations
