@@ -1,5 +1,5 @@
 """The AWS connector: IAM access keys and Secrets Manager secrets.
 
-Discovery reads metadata only. It never calls GetSecretValue and never sees
+Discovery reads metadata only. It never calls GetSecretValue and never requests
 an access key's secret.
 """

@@ -108,9 +108,10 @@ class TierRules(BaseModel):
     """When the policies of an IAM user make its access keys privileged.
 
     A key is privileged when its user, directly or through a group, has a
-    managed policy named in `privileged_policies`, or a policy statement that
-    allows a wildcard action ("*" or "service:*", when `wildcard_actions` is
-    true), or a write action of a service in `write_sensitive_services`. An
+    managed policy named in `privileged_policies`. It is also privileged when
+    a policy statement allows a wildcard action ("*" or "service:*", when
+    `wildcard_actions` is true) or a write action of a service in
+    `write_sensitive_services`. An
     action counts as a write unless its name starts with one of
     `read_only_prefixes`. An Allow statement with NotAction grants every
     action but the listed ones, so it counts as a wildcard.

@@ -2,8 +2,8 @@
 
 One instance covers several accounts, each reached with the default
 credential chain or an assumed role, and the Secrets Manager secrets of
-several regions. IAM access keys are revoked in two stages (deactivate now,
-delete after `delete_after_days`); a secret is scheduled for deletion and
+several regions. IAM access keys are revoked in two stages: deactivate now,
+delete after `delete_after_days`. A secret is scheduled for deletion and
 reported as MANUAL, because it only stores a copy of a credential.
 """
 

@@ -17,8 +17,8 @@ from urllib.parse import unquote
 from connectors.aws.config import TierRules
 from connectors.base import Tier
 
-# At most this many findings are named in a tier reason; the count says how
-# many more there were.
+# Max findings named in a tier reason; the reason ends with the count of the
+# rest.
 MAX_REASONS = 5
 
 
@@ -107,9 +107,9 @@ def _action_findings(action: str, rules: TierRules) -> Iterator[str]:
 
 
 def _not_action_findings(excluded: list[str], rules: TierRules) -> Iterator[str]:
-    shown = ", ".join(sorted(excluded))
+    listed = ", ".join(sorted(excluded))
     if rules.wildcard_actions:
-        yield f"allows every action except {shown} (NotAction)"
+        yield f"allows every action except {listed} (NotAction)"
         return
     lowered = {item.lower() for item in excluded}
     for service in rules.write_sensitive_services:
@@ -146,10 +146,10 @@ def assess(policies: Sequence[AttachedPolicy], rules: TierRules) -> tuple[Tier, 
         {text for policy in policies for text in policy_findings(policy, rules)}
     )
     if findings:
-        shown = "; ".join(findings[:MAX_REASONS])
+        named = "; ".join(findings[:MAX_REASONS])
         more = len(findings) - MAX_REASONS
         suffix = f"; and {more} more" if more > 0 else ""
-        return "privileged", f"privileged: {shown}{suffix}"
+        return "privileged", f"privileged: {named}{suffix}"
     unread = sorted(policy.name for policy in policies if policy.document is None)
     if unread:
         return "standard", (

@@ -166,7 +166,7 @@ class SecretRevoker:
         self.label = f"secret {arn}"
 
     def describe(self) -> Mapping[str, Any] | None:
-        """Return DescribeSecret's answer, or None when the secret is missing."""
+        """Return DescribeSecret's response, or None when the secret is missing."""
         try:
             with translated(self.connector, f"DescribeSecret {self.arn}"):
                 return self.session.secrets(self.region).describe_secret(
@@ -181,6 +181,7 @@ class SecretRevoker:
             return _result(RevocationOutcome.ALREADY_GONE, f"{self.label} not found")
         if described.get("DeletedDate") is not None:
             return self._already_scheduled(described)
+
         deletion_date: datetime | None = None
         rejection: ConnectorRequestError | None = None
         try:
@@ -192,10 +193,11 @@ class SecretRevoker:
         except ConnectorNotFoundError:
             logger.info("%s was deleted before DeleteSecret", self.label)
         except ConnectorRequestError as error:
-            # Secrets Manager answers InvalidRequestException when someone
-            # scheduled the deletion since the look-up; the next look-up
-            # tells that apart from a request that is really invalid.
+            # Secrets Manager returns InvalidRequestException when someone
+            # scheduled the deletion since the look-up. The next look-up
+            # tells that case apart from a request that is really invalid.
             rejection = error
+
         described = self.describe()
         if described is None:
             return _result(RevocationOutcome.ALREADY_GONE, f"{self.label} not found")
@@ -209,6 +211,7 @@ class SecretRevoker:
             )
         if deletion_date is None:
             return self._already_scheduled(described)
+
         logger.info("%s scheduled for deletion on %s", self.label, deletion_date)
         return _result(
             RevocationOutcome.MANUAL,

@@ -41,8 +41,8 @@ def fetch_secrets(
 
 
 def _day(value: datetime | None) -> datetime | None:
-    # AWS reports the last access date rounded to the day; keeping the date
-    # only makes the value independent of time zones and of the SDK.
+    # Secrets Manager truncates the last access date to midnight; keeping the
+    # date only makes the value independent of time zones and of the SDK.
     if value is None:
         return None
     day = value.astimezone(UTC).date()

@@ -32,9 +32,9 @@ def tag_value(tags: Mapping[str, str], names: Iterable[str]) -> str | None:
 
 @dataclass(frozen=True)
 class TaggedFields:
-    """What the tags of one resource say about its owner and entities.
+    """The owner and business entity keys read from one resource's tags.
 
-    `owner_email` is set only when the owner tag holds an email address;
+    `owner_email` is set only when the owner tag contains an email address;
     any other owner value (a team name, a user name) is kept in `owner_tag`.
     """
 
