@@ -169,6 +169,8 @@ class VaultSession:
                 "secret_id": options.secret_id.get_secret_value(),
             }
         else:
+            # NOTE: Kubernetes login is tested only for its options; no test
+            # runs it against a cluster's TokenReview API.
             mount = options.kubernetes_auth_mount
             body = {"role": options.kubernetes_role, "jwt": self._kubernetes_jwt()}
         response = self._send(
