@@ -145,10 +145,10 @@ class Throttle:
 
 @pytest.fixture
 def throttle(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Throttle]:
-    """Answer chosen attempts with throttling errors, ahead of moto.
+    """Return throttling errors for chosen attempts, ahead of moto.
 
-    `decide(operation, attempt_number)` returns an error code to send or
-    None to let moto answer; attempts count from 1 per operation name.
+    `decide(operation, attempt_number)` returns an error code to send, or
+    None to let moto respond. Attempts count from 1 per operation name.
     """
 
     def install(decide: Callable[[str, int], str | None]) -> Throttle:

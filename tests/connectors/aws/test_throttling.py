@@ -1,7 +1,7 @@
 """Discovery of a large account survives throttling errors injected ahead of moto.
 
-A botocore before-send hook answers chosen attempts with the throttling
-response AWS sends, so botocore's own retry mode decides and backs off.
+A botocore before-send hook returns the throttling response AWS sends for
+chosen attempts, so botocore's own retry mode decides and backs off.
 """
 
 from __future__ import annotations
