@@ -10,10 +10,15 @@ import click
 
 from connectors.errors import ConnectorError
 from governance.cli.audit import audit
+from governance.cli.campaigns import campaign, review
 from governance.cli.context import CliContext
 from governance.cli.db import db
 from governance.cli.discover import discover, health
+from governance.cli.events import event
+from governance.cli.imports import import_group
 from governance.cli.inspect import config, nhi
+from governance.cli.ownership import claim, owner
+from governance.cli.remediations import remediation, worker
 from governance.errors import ConfigurationError, StewardError
 
 logger = logging.getLogger(__name__)
@@ -64,6 +69,14 @@ cli.add_command(nhi)
 cli.add_command(audit)
 cli.add_command(discover)
 cli.add_command(health)
+cli.add_command(import_group)
+cli.add_command(owner)
+cli.add_command(claim)
+cli.add_command(event)
+cli.add_command(campaign)
+cli.add_command(review)
+cli.add_command(remediation)
+cli.add_command(worker)
 
 
 def main() -> None:

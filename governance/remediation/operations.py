@@ -307,3 +307,23 @@ def set_paused(
         reason=reason,
     )
     return True
+
+
+def request_undo(
+    session: Session, remediation: Remediation, *, actor: Actor, settings: Settings
+) -> Remediation:
+    """Ask the worker to re-enable a credential disabled by a staged revocation."""
+    require_security_admin(settings, actor, "undo revocations")
+    if remediation.status is not S.STAGED or remediation.stage != "disabled":
+        raise ConflictError(
+            f"remediation {remediation.id} is {remediation.status.value}; only a "
+            "credential disabled and not yet deleted can be restored"
+        )
+    before = remediation.status
+    remediation.status = S.PENDING
+    remediation.stage = "undo_requested"
+    remediation.next_attempt_at = utcnow()
+    _record(
+        session, remediation, before, actor=actor, action="remediation.undo_requested"
+    )
+    return remediation

@@ -1,0 +1,211 @@
+"""`steward remediation` and `steward worker`: the outbox and its worker."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from types import FrameType
+
+import click
+from sqlalchemy.orm import Session
+
+from governance.audit.service import Actor
+from governance.cli.context import CliContext, echo_table, pass_context
+from governance.remediation.models import Remediation, RemediationStatus
+from governance.remediation.operations import (
+    cancel,
+    confirm,
+    decide_approval,
+    find_remediation,
+    list_remediations,
+    request_undo,
+    retry,
+    set_paused,
+)
+from governance.remediation.runner import default_worker_id, load_revokers, run_worker
+from governance.settings import Settings
+
+actor_option = click.option(
+    "--actor", help="Email of the person acting; default STEWARD_ACTOR."
+)
+reason_option = click.option(
+    "--reason", default="", help="Why; kept in the audit trail."
+)
+
+
+@click.group()
+def remediation() -> None:
+    """Inspect and operate the remediation outbox."""
+
+
+@remediation.command("list")
+@click.option("--status", type=click.Choice([s.value for s in RemediationStatus]))
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@pass_context
+def list_command(state: CliContext, status: str | None, limit: int) -> None:
+    """List outbox rows, newest first."""
+    with state.app.session() as session:
+        rows = [
+            [
+                str(item.id),
+                item.kind.value,
+                item.status.value,
+                str(item.identity_id or "-"),
+                str(item.attempts),
+                (item.last_error or item.outcome or "")[:60],
+            ]
+            for item in list_remediations(
+                session,
+                status=RemediationStatus(status) if status else None,
+                limit=limit,
+            )
+        ]
+    echo_table(["ID", "KIND", "STATUS", "IDENTITY", "ATTEMPTS", "DETAIL"], rows)
+
+
+Operation = Callable[[Session, Remediation, Actor, Settings, str], Remediation]
+
+
+def _operate(
+    state: CliContext,
+    remediation_id: int,
+    actor: str | None,
+    reason: str,
+    operation: Operation,
+) -> None:
+    acting = state.actor(actor)
+    with state.app.session() as session:
+        result = operation(
+            session,
+            find_remediation(session, remediation_id),
+            acting,
+            state.settings,
+            reason,
+        )
+        click.echo(f"remediation {result.id}: {result.status.value}")
+
+
+def _command(name: str, help_text: str, operation: Operation) -> None:
+    @remediation.command(name, help=help_text)
+    @click.argument("remediation_id", type=int)
+    @reason_option
+    @actor_option
+    @pass_context
+    def command(
+        state: CliContext, remediation_id: int, reason: str, actor: str | None
+    ) -> None:
+        _operate(state, remediation_id, actor, reason, operation)
+
+
+_command(
+    "approve",
+    "Approve a revocation waiting for a security admin.",
+    lambda s, r, a, c, why: decide_approval(
+        s, r, approve=True, actor=a, settings=c, reason=why
+    ),
+)
+_command(
+    "reject",
+    "Reject a revocation waiting for a security admin.",
+    lambda s, r, a, c, why: decide_approval(
+        s, r, approve=False, actor=a, settings=c, reason=why
+    ),
+)
+_command(
+    "retry",
+    "Queue a remediation that needs a human again.",
+    lambda s, r, a, c, why: retry(s, r, actor=a, settings=c),
+)
+_command(
+    "cancel",
+    "Cancel a remediation that has not run.",
+    lambda s, r, a, c, why: cancel(s, r, actor=a, settings=c, reason=why),
+)
+_command(
+    "confirm",
+    "Confirm a manual revocation or a scope reduction done outside Steward.",
+    lambda s, r, a, c, why: confirm(s, r, actor=a, settings=c, reason=why),
+)
+_command(
+    "undo",
+    "Re-enable a credential that a staged revocation disabled.",
+    lambda s, r, a, c, why: request_undo(s, r, actor=a, settings=c),
+)
+
+
+@remediation.command("pause")
+@reason_option
+@actor_option
+@pass_context
+def pause(state: CliContext, reason: str, actor: str | None) -> None:
+    """Emergency stop: hold every remediation until resumed."""
+    with state.app.session() as session:
+        changed = set_paused(
+            session,
+            True,
+            actor=state.actor(actor),
+            settings=state.settings,
+            reason=reason,
+        )
+    click.echo("remediation paused" if changed else "remediation was already paused")
+
+
+@remediation.command("resume")
+@reason_option
+@actor_option
+@pass_context
+def resume(state: CliContext, reason: str, actor: str | None) -> None:
+    """Release the emergency stop."""
+    with state.app.session() as session:
+        changed = set_paused(
+            session,
+            False,
+            actor=state.actor(actor),
+            settings=state.settings,
+            reason=reason,
+        )
+    click.echo("remediation resumed" if changed else "remediation was not paused")
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Run one pass and exit.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between passes.",
+)
+@click.option(
+    "--lease-seconds",
+    type=click.IntRange(min=5),
+    default=60,
+    show_default=True,
+    help="Lease period; another worker takes over this long after a holder dies.",
+)
+@pass_context
+def worker(state: CliContext, once: bool, interval: float, lease_seconds: int) -> None:
+    """Run the background work; only the holder of the database lease works."""
+    connectors, lookup = load_revokers(state.app)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        run_worker(
+            state.app,
+            lookup,
+            worker_id=default_worker_id(),
+            stop=stop,
+            interval=interval,
+            lease_ttl=timedelta(seconds=lease_seconds),
+            once=once,
+        )
+    finally:
+        for connector in connectors.values():
+            connector.close()
