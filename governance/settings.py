@@ -103,6 +103,17 @@ class GuardSettings(_Section):
     lifecycle_approval_threshold: PositiveInt = 25
 
 
+class MaturitySettings(_Section):
+    """Shares of live identities that `steward report` needs for each stage.
+
+    Each is a fraction in (0, 1]: 0.95 means 95 percent of live identities.
+    """
+
+    ownership_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
+    certification_threshold: float = Field(default=0.90, gt=0.0, le=1.0)
+    lifecycle_threshold: float = Field(default=0.80, gt=0.0, le=1.0)
+
+
 class ConnectorSettings(BaseModel):
     """One connector instance; its name (the table key) is its identities' source.
 
@@ -148,6 +159,7 @@ class Settings(BaseSettings):
     ownership: OwnershipSettings = OwnershipSettings()
     security: SecuritySettings = SecuritySettings()
     guards: GuardSettings = GuardSettings()
+    maturity: MaturitySettings = MaturitySettings()
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
 
     @field_validator("database_url")
