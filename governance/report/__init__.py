@@ -1,0 +1,1 @@
+"""The governance report: inventory, coverage gaps and the maturity stage."""
