@@ -19,6 +19,7 @@ from governance.cli.imports import import_group
 from governance.cli.inspect import config, nhi
 from governance.cli.ownership import claim, owner
 from governance.cli.remediations import remediation, worker
+from governance.cli.report import report
 from governance.errors import ConfigurationError, StewardError
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ cli.add_command(import_group)
 cli.add_command(owner)
 cli.add_command(claim)
 cli.add_command(event)
+cli.add_command(report)
 cli.add_command(campaign)
 cli.add_command(review)
 cli.add_command(remediation)
