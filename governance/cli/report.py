@@ -26,6 +26,9 @@ from governance.report.service import (
 @pass_context
 def report(state: CliContext, disagreement_limit: int, as_json: bool) -> None:
     """Print the governance report: inventory, coverage and maturity stage."""
+    # NOTE: on SQLite the session begins with BEGIN IMMEDIATE, so writers wait
+    # while the report runs. One estimate, on a shared 2-CPU machine with
+    # 1,000,000 identities: about 12 s on SQLite, 3 s on PostgreSQL 15.
     with state.app.session() as session:
         if session.get_bind().dialect.name == "postgresql":
             # Every query of the report reads the same snapshot.

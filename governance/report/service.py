@@ -1,10 +1,11 @@
 """The governance report: inventory, coverage and maturity, from SQL aggregates.
 
-Every figure comes from GROUP BY, COUNT and EXISTS queries, so the report's
-cost grows with the number of groups (sources, kinds, tiers and states), not
-with the number of identities. Coverage figures count live identities only
-(`LIVE_STATES`): a gone or revoked identity no longer needs an owner, a
-certification or a business entity.
+Every figure comes from GROUP BY, COUNT and EXISTS queries. The database
+scans the identity table, and Python only handles one row per group (of
+source, kind, tier, state and managed flag) plus the listed disagreements, so
+memory stays flat as the inventory grows. Coverage figures count live
+identities only (`LIVE_STATES`) because a gone or revoked identity no longer
+needs an owner, a certification or a business entity.
 """
 
 from __future__ import annotations
