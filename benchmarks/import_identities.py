@@ -24,8 +24,25 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-HEADER = ["kind", "external_id", "name", "description", "owner_email", "tier",
-          "created", "last_used", "managed", "metadata"]
+from governance.app import create_app
+from governance.audit.service import Actor
+from governance.database import migrate
+from governance.database.engine import create_database_engine
+from governance.imports.identities import import_identities
+from governance.settings import Settings
+
+HEADER = [
+    "kind",
+    "external_id",
+    "name",
+    "description",
+    "owner_email",
+    "tier",
+    "created",
+    "last_used",
+    "managed",
+    "metadata",
+]
 
 
 def generate(path: Path, rows: int) -> None:
@@ -33,23 +50,23 @@ def generate(path: Path, rows: int) -> None:
         writer = csv.writer(handle)
         writer.writerow(HEADER)
         for number in range(rows):
-            writer.writerow([
-                "api_key" if number % 3 else "oauth_grant",
-                f"key-{number:08d}",
-                f"integration {number}",
-                "token used by the nightly export job",
-                f"owner{number % 500}@example.com" if number % 7 else "",
-                "privileged" if number % 10 == 0 else "standard",
-                "2025-01-15",
-                "never" if number % 11 == 0 else "2026-11-01T10:00:00Z",
-                "yes" if number % 2 else "no",
-                f"team=team-{number % 40};region=eu",
-            ])
+            writer.writerow(
+                [
+                    "api_key" if number % 3 else "oauth_grant",
+                    f"key-{number:08d}",
+                    f"integration {number}",
+                    "token used by the nightly export job",
+                    f"owner{number % 500}@example.com" if number % 7 else "",
+                    "privileged" if number % 10 == 0 else "standard",
+                    "2025-01-15",
+                    "never" if number % 11 == 0 else "2026-11-01T10:00:00Z",
+                    "yes" if number % 2 else "no",
+                    f"team=team-{number % 40};region=eu",
+                ]
+            )
 
 
 def _migrated(path: Path) -> str:
-    from governance.database import migrate
-    from governance.database.engine import create_database_engine
 
     url = f"sqlite:///{path}"
     engine = create_database_engine(url)
@@ -63,10 +80,6 @@ def _peak_mb() -> float:
 
 
 def run_import(database: Path, export: Path, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    from governance.app import create_app
-    from governance.audit.service import Actor
-    from governance.imports.identities import import_identities
-    from governance.settings import Settings
 
     url = _migrated(database) if not database.exists() else f"sqlite:///{database}"
     app = create_app(Settings(database_url=url))
@@ -76,12 +89,14 @@ def run_import(database: Path, export: Path, queue: multiprocessing.Queue) -> No
     )
     elapsed = time.perf_counter() - started
     app.close()
-    queue.put({
-        "seconds": elapsed,
-        "new": result.reconcile.new,
-        "unchanged": result.reconcile.unchanged,
-        "peak_mb": _peak_mb(),
-    })
+    queue.put(
+        {
+            "seconds": elapsed,
+            "new": result.reconcile.new,
+            "unchanged": result.reconcile.unchanged,
+            "peak_mb": _peak_mb(),
+        }
+    )
 
 
 def run_raw(database: Path, export: Path, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -98,16 +113,50 @@ def run_raw(database: Path, export: Path, queue: multiprocessing.Queue) -> None:
         audit_rows = []
         previous = "0" * 64
         for number, cells in enumerate(reader, start=1):
-            identity_rows.append((
-                number, "saas-export", cells[0], cells[1], cells[2], cells[3],
-                cells[5], "", cells[5], "", "", 0, None, None, 0, "owned", now,
-                now, now, "{}", "", now,
-            ))
+            identity_rows.append(
+                (
+                    number,
+                    "saas-export",
+                    cells[0],
+                    cells[1],
+                    cells[2],
+                    cells[3],
+                    cells[5],
+                    "",
+                    cells[5],
+                    "",
+                    "",
+                    0,
+                    None,
+                    None,
+                    0,
+                    "owned",
+                    now,
+                    now,
+                    now,
+                    "{}",
+                    "",
+                    now,
+                )
+            )
             digest = hashlib.sha256(f"{previous}{number}".encode()).hexdigest()
-            audit_rows.append((
-                number, now, "bench@example.com", "person", "identity.discovered",
-                "identity", str(number), None, "owned", "", "{}", previous, digest,
-            ))
+            audit_rows.append(
+                (
+                    number,
+                    now,
+                    "bench@example.com",
+                    "person",
+                    "identity.discovered",
+                    "identity",
+                    str(number),
+                    None,
+                    "owned",
+                    "",
+                    "{}",
+                    previous,
+                    digest,
+                )
+            )
             previous = digest
             if len(identity_rows) == 2000:
                 _flush(connection, identity_rows, audit_rows)
@@ -117,8 +166,11 @@ def run_raw(database: Path, export: Path, queue: multiprocessing.Queue) -> None:
     queue.put({"seconds": elapsed, "peak_mb": _peak_mb()})
 
 
-def _flush(connection: sqlite3.Connection, identities: list[tuple[object, ...]],
-           audits: list[tuple[object, ...]]) -> None:
+def _flush(
+    connection: sqlite3.Connection,
+    identities: list[tuple[object, ...]],
+    audits: list[tuple[object, ...]],
+) -> None:
     with connection:
         connection.executemany(
             "INSERT INTO identity (id, source, kind, external_id, name, description, "

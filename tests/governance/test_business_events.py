@@ -99,7 +99,8 @@ def test_event_deprovisions_once(
     )
     session.commit()
     assert again.duplicate
-    assert session.scalar(sa.select(sa.func.count()).select_from(Remediation)) == 4
+    # Three revocations, their three tickets and one question to the owner.
+    assert session.scalar(sa.select(sa.func.count()).select_from(Remediation)) == 7
     assert (
         session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
         == events_before
