@@ -26,7 +26,11 @@ from governance.identity.models import Identity, OwnerOrigin, RiskTier
 from governance.lifecycle import IdentityState
 from governance.ownership.rules import start_claim_window
 from governance.ownership.service import add_backup_owner, assign_owner
-from governance.remediation.models import Remediation, RemediationStatus
+from governance.remediation.models import (
+    Remediation,
+    RemediationKind,
+    RemediationStatus,
+)
 from tests.factories import make_identity, make_person
 
 ADMIN = Actor.person("security@example.com")
@@ -141,14 +145,17 @@ def test_claim_deadline_makes_candidates(
     assert standard.state is IdentityState.REVOCATION_APPROVAL
     assert privileged.state is IdentityState.REVOCATION_APPROVAL
     assert waiting.state is IdentityState.ORPHANED
-    statuses = set(session.scalars(sa.select(Remediation.status)))
+    revocations = sa.select(Remediation).where(
+        Remediation.kind == RemediationKind.REVOKE
+    )
+    statuses = {row.status for row in session.scalars(revocations)}
     assert statuses == {RemediationStatus.AWAITING_APPROVAL}
 
     # Running again queues nothing twice.
     with time_machine.travel(utcnow() + timedelta(days=16), tick=False):
         expire_claim_deadlines(session, actor=system, settings=app.settings)
         session.commit()
-    assert session.scalar(sa.select(sa.func.count()).select_from(Remediation)) == 2
+    assert len(session.scalars(revocations).all()) == 2
 
 
 def test_automatic_revocation_of_unclaimed(
