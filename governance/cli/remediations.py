@@ -185,8 +185,22 @@ def resume(state: CliContext, reason: str, actor: str | None) -> None:
     show_default=True,
     help="Lease period; another worker takes over this long after a holder dies.",
 )
+@click.option(
+    "--lock-seconds",
+    type=click.IntRange(min=1),
+    default=300,
+    show_default=True,
+    help="Lock period in seconds: a remediation left in progress by a worker "
+    "that died is taken again this long after it was taken.",
+)
 @pass_context
-def worker(state: CliContext, once: bool, interval: float, lease_seconds: int) -> None:
+def worker(
+    state: CliContext,
+    once: bool,
+    interval: float,
+    lease_seconds: int,
+    lock_seconds: int,
+) -> None:
     """Run the background work; only the holder of the database lease works."""
     connectors, lookup = load_revokers(state.app)
     stop = threading.Event()
@@ -204,6 +218,7 @@ def worker(state: CliContext, once: bool, interval: float, lease_seconds: int) -
             stop=stop,
             interval=interval,
             lease_ttl=timedelta(seconds=lease_seconds),
+            lock_period=timedelta(seconds=lock_seconds),
             once=once,
         )
     finally:

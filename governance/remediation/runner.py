@@ -39,6 +39,7 @@ def run_worker(
     stop: threading.Event,
     interval: float = 5.0,
     lease_ttl: timedelta = timedelta(seconds=60),
+    lock_period: timedelta = timedelta(minutes=5),
     once: bool = False,
     on_pass: Callable[[WorkerStats], None] | None = None,
 ) -> None:
@@ -46,9 +47,12 @@ def run_worker(
 
     Only the lease holder works, however many processes share the database; a
     process that finds the lease held waits and tries again every `interval`
-    seconds, and takes over once the holder stops renewing it.
+    seconds, and takes over once the holder stops renewing it. A row taken
+    by a worker that died is taken again `lock_period` after it was taken.
     """
-    worker = RemediationWorker(app, revokers, worker_id=worker_id)
+    worker = RemediationWorker(
+        app, revokers, worker_id=worker_id, lock_period=lock_period
+    )
     holding = False
     logger.info("worker %s started", worker_id)
     try:
