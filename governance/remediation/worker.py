@@ -402,6 +402,7 @@ class RemediationWorker:
                 "identity_id": remediation.identity_id,
                 "attempts": remediation.attempts,
                 "outcome": result.outcome.value,
+                "worker": self.worker_id,
             },
         )
 
