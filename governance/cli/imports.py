@@ -29,8 +29,8 @@ actor_option = click.option(
 )
 
 
-def _progress(count: int) -> None:
-    click.echo(f"validated {count:,} rows", err=True)
+def _progress(phase: str, count: int) -> None:
+    click.echo(f"{phase} {count:,} rows", err=True)
 
 
 @click.group("import")

@@ -183,12 +183,14 @@ class Reconciler:
         *,
         run_id: int | None = None,
         scanned: set[bytes] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> ReconcileResult:
         """Reconcile the snapshot; `snapshot` is called once per pass.
 
         `scanned` replaces the first pass when the caller already collected
         the key digests (see `key_digest`) of every external id the source
-        contains. Raises ConfirmationRequiredError, having changed nothing but
+        contains. `progress` receives the number of records applied after
+        each batch. Raises ConfirmationRequiredError, having changed nothing but
         the run record, when the run would mark more than the allowed share
         gone.
         """
@@ -203,7 +205,7 @@ class Reconciler:
             gone_ids, live = self._find_gone(seen)
             del seen
             self._check_guard(run_id, len(gone_ids), live, result)
-            self._apply(snapshot(), result)
+            self._apply(snapshot(), result, progress)
             self._mark_gone(gone_ids, result)
         except ConfirmationRequiredError:
             raise
@@ -286,11 +288,18 @@ class Reconciler:
         raise ConfirmationRequiredError(message)
 
     def _apply(
-        self, records: Iterable[DiscoveredIdentity], result: ReconcileResult
+        self,
+        records: Iterable[DiscoveredIdentity],
+        result: ReconcileResult,
+        progress: Callable[[int], None] | None,
     ) -> None:
+        applied = 0
         for batch in _batches(records, self.batch_size):
             with self.app.session() as session:
                 self._apply_batch(session, batch, result)
+            applied += len(batch)
+            if progress is not None:
+                progress(applied)
 
     def _lookups(
         self, session: Session, batch: Sequence[DiscoveredIdentity]

@@ -23,7 +23,8 @@ MAX_CELL_LENGTH = 65_536
 # Errors kept in memory and shown; the rest are only counted.
 MAX_REPORTED_ERRORS = 50
 
-Progress = Callable[[int], None]
+# Called with the pass ("validated" or "imported") and the rows done so far.
+Progress = Callable[[str, int], None]
 T = TypeVar("T")
 
 

@@ -217,7 +217,11 @@ def import_identities(
             if identity is not None and not row_errors:
                 yield identity
 
-    result = reconciler.run(snapshot, run_id=run_id, scanned=seen)
+    def applied(count: int) -> None:
+        if progress is not None and count % PROGRESS_INTERVAL < reconciler.batch_size:
+            progress("imported", count)
+
+    result = reconciler.run(snapshot, run_id=run_id, scanned=seen, progress=applied)
     return IdentityImportResult(
         reconcile=result,
         rejected=rejected,
@@ -288,7 +292,7 @@ def _validate(
     try:
         for count, row in enumerate(reader.source.rows(errors=malformed), start=1):
             if progress is not None and count % PROGRESS_INTERVAL == 0:
-                progress(count)
+                progress("imported", count)
             _check_row(reader, state, row)
         for problem in malformed:
             state.reject(problem.line, [problem], [])

@@ -272,3 +272,21 @@ def test_invalid_source_name(app: Steward, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "s.csv", [row(1)])
     with pytest.raises(InvalidInputError, match="invalid source name 'Bad Name'"):
         import_identities(app, path, source="Bad Name", actor=ACTOR)
+
+
+def test_progress_reported(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("governance.imports.identities.PROGRESS_INTERVAL", 4)
+    path = write_csv(tmp_path / "s.csv", [row(n) for n in range(10)])
+    reports: list[tuple[str, int]] = []
+    import_identities(
+        app,
+        path,
+        source="saas",
+        actor=ACTOR,
+        progress=lambda phase, count: reports.append((phase, count)),
+    )
+    assert ("validated", 4) in reports
+    assert ("validated", 8) in reports
+    assert ("imported", 10) in reports
