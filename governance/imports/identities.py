@@ -292,7 +292,7 @@ def _validate(
     try:
         for count, row in enumerate(reader.source.rows(errors=malformed), start=1):
             if progress is not None and count % PROGRESS_INTERVAL == 0:
-                progress("imported", count)
+                progress("validated", count)
             _check_row(reader, state, row)
         for problem in malformed:
             state.reject(problem.line, [problem], [])
