@@ -30,7 +30,11 @@ from governance.errors import ConflictError, NotFoundError
 from governance.identity.models import Identity, RiskTier, identity_entity_link
 from governance.lifecycle import IdentityState, transition_many
 from governance.person.models import Person
-from governance.remediation.models import Remediation
+from governance.remediation.models import (
+    Remediation,
+    RemediationKind,
+    RemediationStatus,
+)
 from governance.remediation.service import queue_notification
 from governance.settings import Settings
 
@@ -225,20 +229,14 @@ def start_campaign(
                 if row.state is IdentityState.ORPHANED
             ],
         )
+        orphan_ids: list[int] = []
         for row in batch:
             if row.state is IdentityState.OWNED:
                 owned.append(row.id)
             else:
-                orphans += 1
-                queue_notification(
-                    session,
-                    actor=actor,
-                    dedupe_key=f"campaign:{campaign.id}:claim:{row.id}",
-                    recipient=None,
-                    template="orphan_claim",
-                    context={"identity_id": row.id, "campaign_id": campaign.id},
-                    identity_id=row.id,
-                )
+                orphan_ids.append(row.id)
+        orphans += len(orphan_ids)
+        _queue_claim_requests(session, campaign.id, orphan_ids, actor=actor, now=now)
     transition_many(
         session,
         owned,
@@ -255,6 +253,41 @@ def start_campaign(
         orphans,
     )
     return campaign
+
+
+def _queue_claim_requests(
+    session: Session,
+    campaign_id: int,
+    identity_ids: list[int],
+    *,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Queue the security team's claim request for each orphan, in one insert.
+
+    Writes the rows `queue_notification` would write, without its look-up by
+    dedupe key: the keys name the campaign, which this transaction created.
+    """
+    if not identity_ids:
+        return
+    rows = [
+        {
+            "kind": RemediationKind.NOTIFY,
+            "status": RemediationStatus.PENDING,
+            "dedupe_key": f"campaign:{campaign_id}:claim:{identity_id}",
+            "identity_id": identity_id,
+            "payload": {
+                "recipient": None,
+                "template": "orphan_claim",
+                "context": {"identity_id": identity_id, "campaign_id": campaign_id},
+            },
+            "reason": "orphan_claim",
+            "requested_by": actor.name,
+            "next_attempt_at": now,
+        }
+        for identity_id in identity_ids
+    ]
+    session.execute(sa.insert(cast(sa.Table, Remediation.__table__)), rows)
 
 
 def _default_name(now: datetime, tier: RiskTier | None, source: str | None) -> str:
