@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
@@ -155,7 +155,13 @@ class Revoker(Protocol):
 
 @runtime_checkable
 class StagedRevoker(Revoker, Protocol):
-    """A revoker whose first stage disables and whose second stage deletes."""
+    """A revoker whose first stage disables and whose second stage deletes.
+
+    `grace_period` is how long a disabled credential waits before `finish`
+    deletes it; `undo` can restore it until then.
+    """
+
+    grace_period: timedelta
 
     def finish(self, identity: IdentityRef) -> RevocationResult:
         """Delete a credential disabled earlier; verify it is gone."""

@@ -13,6 +13,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 from connectors.aws.config import AwsOptions, parse_options
@@ -52,6 +53,7 @@ class AwsConnector:
         self.options = options
         self.sessions = sessions
         self.delete_after_days = options.delete_after_days
+        self.grace_period = timedelta(days=options.delete_after_days)
         self.recovery_window_days = options.recovery_window_days
 
     # Discovery

@@ -279,8 +279,11 @@ class RemediationWorker:
         identity: Identity,
         result: RevocationResult,
     ) -> None:
-        grace = getattr(
-            self.lookup(identity.source), "grace_period", DEFAULT_STAGED_GRACE
+        revoker = self.lookup(identity.source)
+        grace = (
+            revoker.grace_period
+            if isinstance(revoker, StagedRevoker)
+            else DEFAULT_STAGED_GRACE
         )
         remediation.status = S.STAGED
         remediation.stage = STAGE_DISABLED
