@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.engine import make_url
 
 from governance.app import Steward, create_app
 from governance.audit.service import Actor
-from governance.errors import InvalidInputError
+from governance.database import migrate
+from governance.errors import ConfigurationError, InvalidInputError
 from governance.logs import configure_logging
 from governance.settings import Settings, load_settings, normalize_email
 
@@ -33,10 +35,26 @@ class CliContext:
         return self._settings
 
     @property
-    def app(self) -> Steward:
+    def raw_app(self) -> Steward:
+        """The app without the schema check, for `db` and `health` commands."""
         if self._app is None:
             self._app = create_app(self.settings)
         return self._app
+
+    @property
+    def app(self) -> Steward:
+        """The app, once the database exists and its schema is the newest."""
+        if self._app is None:
+            _check_sqlite_file(self.settings.database_url)
+            app = self.raw_app
+            current = migrate.current_revision(app.engine)
+            head = migrate.head_revision()
+            if current != head:
+                raise ConfigurationError(
+                    f"the database schema is at revision {current or 'none'}, "
+                    f"expected {head}: run `steward db upgrade`"
+                )
+        return self.raw_app
 
     def actor(self, email: str | None) -> Actor:
         """Return the acting person from `--actor` or STEWARD_ACTOR."""
@@ -53,6 +71,23 @@ class CliContext:
     def close(self) -> None:
         if self._app is not None:
             self._app.close()
+
+
+def _check_sqlite_file(url: str) -> None:
+    # Connecting would create an empty file; say how to create a real one.
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (
+        None,
+        "",
+        ":memory:",
+    ):
+        return
+    path = Path(parsed.database)
+    if not path.exists():
+        raise ConfigurationError(
+            f"database file {path.resolve()} not found: run `steward db upgrade` "
+            "to create it, or set STEWARD_DATABASE_URL"
+        )
 
 
 pass_context = click.make_pass_decorator(CliContext)

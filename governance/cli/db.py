@@ -18,7 +18,7 @@ def db() -> None:
 @pass_context
 def upgrade(state: CliContext, revision: str) -> None:
     """Migrate the database to the newest schema (or to --revision)."""
-    engine = state.app.engine
+    engine = state.raw_app.engine
     before = migrate.current_revision(engine)
     migrate.upgrade(engine, revision)
     after = migrate.current_revision(engine)
@@ -35,15 +35,15 @@ def downgrade(state: CliContext, revision: str, yes: bool) -> None:
     """Migrate the database down to REVISION ("base" drops every table)."""
     if not yes:
         raise click.UsageError("downgrading can drop data: pass --yes to confirm")
-    migrate.downgrade(state.app.engine, revision)
-    click.echo(f"database at revision {migrate.current_revision(state.app.engine)}")
+    migrate.downgrade(state.raw_app.engine, revision)
+    click.echo(f"database at revision {migrate.current_revision(state.raw_app.engine)}")
 
 
 @db.command()
 @pass_context
 def current(state: CliContext) -> None:
     """Print the database's revision and whether it is the newest."""
-    revision = migrate.current_revision(state.app.engine)
+    revision = migrate.current_revision(state.raw_app.engine)
     head = migrate.head_revision()
     status = "current" if revision == head else f"behind, newest is {head}"
     click.echo(f"{revision or 'empty'} ({status})")

@@ -92,7 +92,7 @@ def health(ctx: click.Context, state: CliContext, as_json: bool) -> None:
 
     Exits with status 1 when any check fails.
     """
-    checks = run_checks(state.app)
+    checks = run_checks(state.raw_app)
     healthy = all(check.ok for check in checks)
     if as_json:
         echo_json({"ok": healthy, "checks": [check.as_dict() for check in checks]})

@@ -204,3 +204,20 @@ def test_installed_script_upgrades_database(tmp_path: Path) -> None:
         check=False,
     )
     assert "(current)" in current.stdout
+
+
+def test_missing_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.db"
+    result = run(f"sqlite:///{path}", "nhi", "list")
+    assert result.exit_code == 2
+    assert "not found: run `steward db upgrade`" in result.output
+    assert not path.exists()
+
+
+def test_unmigrated_database(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    result = run(f"sqlite:///{path}", "nhi", "list")
+    assert result.exit_code == 2
+    assert "schema is at revision none" in result.output
+    assert "run `steward db upgrade`" in result.output
