@@ -22,13 +22,10 @@ from governance.audit.models import AuditEvent
 from governance.audit.service import Head
 from governance.audit.verify import VerificationResult, verify_events
 from governance.errors import InvalidInputError
+from governance.textsafety import neutralise_cell, restore_cell
 
 EXPORT_FIELDS = (*CANONICAL_FIELDS, "hash")
 ExportFormat = Literal["csv", "jsonl"]
-
-# A spreadsheet runs a cell starting with one of these as a formula.
-_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_CSV_ESCAPE = "'"
 
 
 def event_to_dict(event: AuditEvent) -> dict[str, Any]:
@@ -93,16 +90,6 @@ def verify_database(
     return verify_events(iter_events(session), find_seq_by_hash, expected_head)
 
 
-def _neutralise(value: str) -> str:
-    if value.startswith((*_FORMULA_TRIGGERS, _CSV_ESCAPE)):
-        return _CSV_ESCAPE + value
-    return value
-
-
-def _restore(value: str) -> str:
-    return value[1:] if value.startswith(_CSV_ESCAPE) else value
-
-
 def _csv_row(event: dict[str, Any]) -> list[str]:
     row = []
     for field in EXPORT_FIELDS:
@@ -113,7 +100,7 @@ def _csv_row(event: dict[str, Any]) -> list[str]:
             text = ""
         else:
             text = str(value)
-        row.append(_neutralise(text))
+        row.append(neutralise_cell(text))
     return row
 
 
@@ -144,7 +131,7 @@ def write_export(
 
 
 def _parse_csv_row(row: dict[str, str], line: int, path: Path) -> dict[str, Any]:
-    event: dict[str, Any] = {field: _restore(row[field]) for field in EXPORT_FIELDS}
+    event: dict[str, Any] = {field: restore_cell(row[field]) for field in EXPORT_FIELDS}
     try:
         event["seq"] = int(event["seq"])
         event["details"] = json.loads(event["details"])

@@ -19,6 +19,7 @@ from governance.campaign.service import (
 )
 from governance.cli.context import CliContext, echo_json, echo_table, pass_context
 from governance.identity.models import RiskTier
+from governance.textsafety import neutralise_cell
 
 actor_option = click.option(
     "--actor", help="Email of the person acting; default STEWARD_ACTOR."
@@ -154,7 +155,13 @@ def report(state: CliContext, campaign_id: int, report_format: str) -> None:
     writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "evidence": _flat(row["evidence"])})
+        cells = {**row, "evidence": _flat(row["evidence"])}
+        writer.writerow(
+            {
+                key: neutralise_cell("" if value is None else str(value))
+                for key, value in cells.items()
+            }
+        )
 
 
 def _flat(evidence: dict[str, object]) -> str:

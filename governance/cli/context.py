@@ -17,6 +17,7 @@ from governance.database import migrate
 from governance.errors import ConfigurationError, InvalidInputError
 from governance.logs import configure_logging
 from governance.settings import Settings, load_settings, normalize_email
+from governance.textsafety import printable
 
 
 @dataclass
@@ -101,6 +102,7 @@ def echo_json(document: Any) -> None:
 
 def echo_table(headers: list[str], rows: list[list[str]]) -> None:
     """Write rows as a plain table with columns padded to their widest cell."""
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [len(header) for header in headers]
     for row in rows:
         widths = [

@@ -12,6 +12,7 @@ from governance.identity.models import RiskTier
 from governance.identity.schemas import IdentityDetail, IdentitySummary
 from governance.identity.service import IdentityFilter, find_identity, list_identities
 from governance.lifecycle import IdentityState
+from governance.textsafety import printable
 
 
 def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
@@ -124,4 +125,6 @@ def nhi_show(state: CliContext, reference: str, as_json: bool) -> None:
         return
     for key, value in document.items():
         shown = "-" if value in (None, "", [], {}) else value
-        click.echo(f"{key:20} {shown}")
+        if isinstance(shown, list):
+            shown = ", ".join(str(item) for item in shown)
+        click.echo(f"{key:20} {printable(str(shown))}")

@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from governance.errors import InvalidInputError
+from governance.textsafety import first_control_character, neutralise_cell
 
 # Rows validated between two progress reports.
 PROGRESS_INTERVAL = 50_000
 # The largest cell accepted, in characters; larger ones are rejected, not cut.
 MAX_CELL_LENGTH = 65_536
+# Free-text columns that may contain line breaks and tabs.
+MULTILINE_COLUMNS = frozenset({"description"})
 # Errors kept in memory and shown; the rest are only counted.
 MAX_REPORTED_ERRORS = 50
 
@@ -184,6 +187,15 @@ class CsvSource:
                     f"value too long: {len(value)} characters, at most "
                     f"{MAX_CELL_LENGTH}",
                 )
+            control = first_control_character(
+                value, allow_whitespace=name in MULTILINE_COLUMNS
+            )
+            if control is not None:
+                return RowError(
+                    line,
+                    name,
+                    f"control character {control} is not allowed; remove it",
+                )
         return None
 
 
@@ -198,7 +210,8 @@ class RejectsWriter:
         self.count = 0
 
     def write(self, line: int, reasons: list[str], raw: list[str]) -> None:
-        self._writer.writerow([line, "; ".join(reasons), *raw])
+        cells = [str(line), "; ".join(reasons), *raw]
+        self._writer.writerow([neutralise_cell(cell) for cell in cells])
         self.count += 1
 
     def close(self) -> None:

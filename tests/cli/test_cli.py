@@ -221,3 +221,13 @@ def test_unmigrated_database(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "schema is at revision none" in result.output
     assert "run `steward db upgrade`" in result.output
+
+
+def test_table_escapes_control_characters(database_url: str, session: Session) -> None:
+    make_identity(session, name="\x1b]0;pwned\x07evil", external_id="esc-1")
+    session.commit()
+    result = run(database_url, "nhi", "list")
+    assert "\x1b" not in result.output
+    assert "\\x1b]0;pwned\\x07evil" in result.output
+    shown = run(database_url, "nhi", "show", "vault-main:esc-1")
+    assert "\x1b" not in shown.output

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
+from click.testing import CliRunner
 from sqlalchemy.orm import Session
 
 from governance.app import Steward
@@ -23,6 +24,7 @@ from governance.campaign.service import (
     close_campaign,
     start_campaign,
 )
+from governance.cli.main import cli
 from governance.clock import utcnow
 from governance.errors import ConflictError, PermissionDeniedError
 from governance.identity.models import Identity, RiskTier
@@ -396,3 +398,28 @@ def test_campaign_report_rows(
     assert rows[inventory["orphan"].id]["reviewer"] == "security team"
     events = session.scalars(sa.select(AuditEvent.action)).all()
     assert events.count("review.decided") == 1
+
+
+def test_report_csv_neutralises_formulas(
+    app: Steward, database_url: str, session: Session, inventory: dict[str, Identity]
+) -> None:
+    campaign = start_campaign(session, actor=ADMIN, settings=app.settings)
+    session.commit()
+    decide_review(
+        session,
+        _review_of(session, inventory["due"]).id,
+        active=True,
+        minimal=True,
+        actor=ALICE,
+        settings=app.settings,
+        comment="=cmd|' /C calc'!A0",
+    )
+    session.commit()
+    result = CliRunner().invoke(
+        cli,
+        ["campaign", "report", str(campaign.id), "--format", "csv"],
+        env={"STEWARD_DATABASE_URL": database_url},
+    )
+    assert result.exit_code == 0
+    assert "'=cmd|' /C calc'!A0" in result.output
+    assert ",=cmd" not in result.output

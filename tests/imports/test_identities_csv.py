@@ -290,3 +290,36 @@ def test_progress_reported(
     assert ("validated", 4) in reports
     assert ("validated", 8) in reports
     assert ("imported", 10) in reports
+
+
+def test_control_characters_rejected(app: Steward, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "s.csv",
+        [
+            row(1, name="\x1b[31mRED\x1b[0m"),
+            row(2, name="fake\n99  saas  api_key  spoofed"),
+            row(3, external_id="nul\x00x"),
+            row(4, description="line one\nline two\twith a tab"),
+        ],
+    )
+    with pytest.raises(CsvImportError) as raised:
+        import_identities(app, path, source="saas", actor=ACTOR)
+    message = str(raised.value)
+    assert "line 2, column name: control character U+001B is not allowed" in message
+    assert "column name: control character U+000A is not allowed" in message
+    assert "column external_id: control character U+0000 is not allowed" in message
+    assert "3 invalid rows" in message
+    assert counts(app) == (0, 0)
+
+
+def test_rejects_neutralise_formulas(app: Steward, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "s.csv", [row(1, name="=cmd|' /C calc'!A0", tier="boss")]
+    )
+    rejects = tmp_path / "out.csv"
+    import_identities(
+        app, path, source="saas", actor=ACTOR, skip_invalid=True, rejects_path=rejects
+    )
+    with rejects.open(encoding="utf-8", newline="") as handle:
+        rejected = list(csv.reader(handle))
+    assert rejected[1][4] == "'=cmd|' /C calc'!A0"
