@@ -23,7 +23,12 @@ from governance.authz import require_security_admin
 from governance.business_entity.models import BusinessEntity, EntityStatus
 from governance.business_event.models import BusinessEvent, EventStatus, EventType
 from governance.clock import utcnow
-from governance.errors import ConflictError, InvalidInputError, NotFoundError
+from governance.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from governance.identity.models import Identity, RiskTier, identity_entity_link
 from governance.lifecycle import REVOCABLE_STATES, IdentityState, transition
 from governance.ownership.rules import initial_owner_state
@@ -261,6 +266,11 @@ def decide_event(
 ) -> int:
     """Approve or reject an event's revocations; return how many were affected."""
     require_security_admin(settings, actor, "approve deprovisioning")
+    if approve and event.actor == actor.name:
+        raise PermissionDeniedError(
+            f"{actor.name} may not approve event {event.event_id}, which they sent: "
+            "another security admin must"
+        )
     if event.status is not EventStatus.AWAITING_APPROVAL:
         raise ConflictError(
             f"event {event.event_id} is {event.status.value}, not awaiting approval"

@@ -12,7 +12,7 @@ from governance.audit.service import Actor, record
 from governance.authz import require_security_admin
 from governance.claim.models import Claim, ClaimStatus
 from governance.clock import utcnow
-from governance.errors import ConflictError, NotFoundError
+from governance.errors import ConflictError, NotFoundError, PermissionDeniedError
 from governance.identity.models import Identity, OwnerOrigin, RiskTier
 from governance.lifecycle import IdentityState
 from governance.ownership.rules import adopt
@@ -118,6 +118,11 @@ def decide_claim(
 ) -> Claim:
     """Approve or reject a claim waiting for a security admin."""
     require_security_admin(settings, actor, "decide claims")
+    if approve and claim.claimant.email == actor.name:
+        raise PermissionDeniedError(
+            f"{actor.name} may not approve their own claim {claim.id}: another "
+            "security admin must"
+        )
     if claim.status is not ClaimStatus.PENDING_APPROVAL:
         raise ConflictError(
             f"claim {claim.id} was already {claim.status.value} by "

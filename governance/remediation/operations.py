@@ -92,6 +92,11 @@ def decide_approval(
 ) -> Remediation:
     """Approve or reject a revocation waiting for a security admin."""
     require_security_admin(settings, actor, "approve revocations")
+    if approve and remediation.requested_by == actor.name:
+        raise PermissionDeniedError(
+            f"{actor.name} may not approve the revocation they requested "
+            f"(remediation {remediation.id}): another security admin must"
+        )
     if remediation.status is not S.AWAITING_APPROVAL:
         raise ConflictError(
             f"remediation {remediation.id} is {remediation.status.value}, "

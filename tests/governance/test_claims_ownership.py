@@ -92,6 +92,16 @@ def test_privileged_claim_waits_for_admin(
         decide_claim(session, claim, approve=False, actor=ADMIN, settings=app.settings)
 
 
+def test_admin_cannot_approve_own_claim(
+    app: Steward, session: Session, team: None
+) -> None:
+    identity = orphan(session, tier=RiskTier.PRIVILEGED)
+    claim = claim_identity(session, identity, actor=ADMIN)
+    session.commit()
+    with pytest.raises(PermissionDeniedError, match="their own claim"):
+        decide_claim(session, claim, approve=True, actor=ADMIN, settings=app.settings)
+
+
 def test_rejected_claim_leaves_orphan(
     app: Steward, session: Session, team: None
 ) -> None:

@@ -96,7 +96,7 @@ def queue(session: Session, identity: Identity) -> Remediation:
     remediation = queue_revocation(
         session,
         identity,
-        actor=ADMIN,
+        actor=Actor.system("campaign"),
         action="test.revoke",
         reason="test",
         dedupe_key=f"test:{identity.id}",
@@ -332,6 +332,25 @@ def test_approval_and_cancel(app: Steward, session: Session, owner: Person) -> N
     assert session.get_one(Identity, third.id).state is IdentityState.OWNED
     with pytest.raises(ConflictError):
         cancel(session, pending, actor=ADMIN, settings=app.settings)
+
+
+def test_requester_cannot_approve(
+    app: Steward, session: Session, owner: Person
+) -> None:
+    identity = make_identity(session, external_id="root-9", tier=RiskTier.PRIVILEGED)
+    remediation = queue_revocation(
+        session,
+        identity,
+        actor=ADMIN,
+        action="test.revoke",
+        reason="test",
+        dedupe_key="self:1",
+    )
+    session.commit()
+    with pytest.raises(PermissionDeniedError, match="another security admin must"):
+        decide_approval(
+            session, remediation, approve=True, actor=ADMIN, settings=app.settings
+        )
 
 
 def test_ticket_rows_left_for_ticketing(
