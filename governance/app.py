@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from governance.database.engine import (
     create_database_engine,
     database_url,
+    safe_url,
     session_scope,
 )
 from governance.settings import Settings, load_settings
@@ -56,7 +57,5 @@ def create_app(
     )
     engine = create_database_engine(url)
     sessions = sessionmaker(bind=engine, expire_on_commit=False)
-    logger.debug(
-        "database engine created for %s", url.render_as_string(hide_password=True)
-    )
+    logger.debug("database engine created for %s", safe_url(url))
     return Steward(settings=settings, engine=engine, sessions=sessions)

@@ -197,11 +197,41 @@ def _describe_error(error: Any) -> str:
     return f"invalid setting {dotted} ({env_name}): {message}{shown}"
 
 
+# STEWARD_ variables that are not settings: read by the CLI and the tests.
+NON_SETTING_VARIABLES = frozenset(
+    {"STEWARD_CONFIG_FILE", "STEWARD_TEST_POSTGRES_URL", "STEWARD_FAILPOINT"}
+)
+
+
+def _unknown_variables() -> list[str]:
+    """Return STEWARD_ variables whose first name part is no setting."""
+    known = {name.upper() for name in Settings.model_fields}
+    unknown = []
+    for variable in os.environ:
+        if (
+            not variable.upper().startswith(ENV_PREFIX)
+            or variable in NON_SETTING_VARIABLES
+        ):
+            continue
+        head = variable[len(ENV_PREFIX) :].split(ENV_NESTED_DELIMITER, 1)[0].upper()
+        if head not in known:
+            unknown.append(variable)
+    return sorted(unknown)
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Load the settings from the environment and an optional TOML file.
 
-    Raises ConfigurationError naming every invalid setting and the expected form.
+    Raises ConfigurationError naming every invalid setting and the expected
+    form, and every STEWARD_ variable that names no setting (a misspelt
+    variable would otherwise leave its setting at the default unnoticed).
     """
+    unknown = _unknown_variables()
+    if unknown:
+        raise ConfigurationError(
+            f"unknown setting {', '.join(unknown)}: check the spelling against "
+            "`steward config show`"
+        )
     path = config_file
     if path is None and os.environ.get(CONFIG_FILE_ENV):
         path = Path(os.environ[CONFIG_FILE_ENV])

@@ -146,6 +146,18 @@ def _parse_csv_row(row: dict[str, str], line: int, path: Path) -> dict[str, Any]
 
 def read_export(path: Path) -> list[dict[str, Any]]:
     """Read a CSV or JSON lines export back into event mappings."""
+    try:
+        return _read_export(path)
+    except UnicodeDecodeError:
+        raise InvalidInputError(
+            f"{path} is not a UTF-8 text file; expected an export written by "
+            "steward audit export"
+        ) from None
+    except csv.Error as error:
+        raise InvalidInputError(f"{path}: malformed CSV: {error}") from None
+
+
+def _read_export(path: Path) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     with path.open(encoding="utf-8", newline="") as handle:
         if path.suffix.lower() == ".csv":

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from sqlalchemy.engine import make_url
 
 from governance.cli.context import CliContext, echo_json, echo_table, pass_context
+from governance.database.engine import safe_url
 from governance.identity.models import RiskTier
 from governance.identity.schemas import IdentityDetail, IdentitySummary
 from governance.identity.service import IdentityFilter, find_identity, list_identities
@@ -34,9 +34,7 @@ def config() -> None:
 def config_show(state: CliContext, as_json: bool) -> None:
     """Print the effective settings, with credentials masked."""
     document = state.settings.model_dump(mode="json")
-    document["database_url"] = make_url(state.settings.database_url).render_as_string(
-        hide_password=True
-    )
+    document["database_url"] = safe_url(state.settings.database_url)
     if as_json:
         echo_json(document)
         return

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
 from connectors.errors import ConnectorError
 from governance.cli.audit import audit
@@ -42,6 +43,11 @@ class StewardGroup(click.Group):
         except StewardError as error:
             click.echo(f"error: {error}", err=True)
             ctx.exit(EXIT_USAGE)
+        except sa.exc.OperationalError as error:
+            # The driver's message names the host and database, never the password.
+            detail = str(error.orig).strip().splitlines()[0] if error.orig else "failed"
+            click.echo(f"database error: {detail}", err=True)
+            ctx.exit(EXIT_FAILURE)
         except ConnectorError as error:
             source = f" ({error.connector})" if error.connector else ""
             click.echo(f"connector error{source}: {error}", err=True)

@@ -45,6 +45,20 @@ def database_url(url: str, password: str | None = None) -> URL:
     return parsed
 
 
+# Query parameters that carry credentials in database URLs.
+_SECRET_QUERY_KEYS = ("pass", "secret", "token", "key")
+
+
+def safe_url(url: str | URL) -> str:
+    """Return the URL with its password and credential query values masked."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    masked = {
+        key: "***" if any(word in key.lower() for word in _SECRET_QUERY_KEYS) else value
+        for key, value in parsed.query.items()
+    }
+    return parsed.set(query=masked).render_as_string(hide_password=True)
+
+
 def create_database_engine(url: str | URL, *, echo: bool = False) -> Engine:
     """Create an engine configured for Steward's use of SQLite or PostgreSQL."""
     parsed = make_url(url) if isinstance(url, str) else url

@@ -199,6 +199,16 @@ class CsvSource:
         return None
 
 
+def check_rejects_path(source: Path, rejects: Path | None) -> Path:
+    """Return where rejected rows go; raise when that would overwrite the input."""
+    target = rejects or source.with_name(source.name + ".rejected.csv")
+    if target.resolve() == source.resolve():
+        raise InvalidInputError(
+            f"--rejects {target} is the file being imported; choose another file"
+        )
+    return target
+
+
 class RejectsWriter:
     """Writes rejected rows, with their line and reasons, to a CSV file."""
 
@@ -256,9 +266,7 @@ def collect_rows(
     if not skip_invalid:
         reported = [error for line in sorted(invalid) for error in invalid[line][0]]
         raise CsvImportError(source.path, reported, len(invalid))
-    writer = RejectsWriter(
-        rejects_path or source.path.with_suffix(".rejected.csv"), source.header
-    )
+    writer = RejectsWriter(check_rejects_path(source.path, rejects_path), source.header)
     try:
         for line in sorted(invalid):
             errors, raw = invalid[line]

@@ -48,6 +48,7 @@ from governance.imports.csvfile import (
     RejectsWriter,
     Row,
     RowError,
+    check_rejects_path,
 )
 from governance.imports.values import (
     parse_bool,
@@ -239,7 +240,7 @@ class _Validation:
         self.path = path
         self.source = source
         self.skip_invalid = skip_invalid
-        self.rejects_path = rejects_path or path.with_suffix(".rejected.csv")
+        self.rejects_path = check_rejects_path(path, rejects_path)
         self.seen: set[bytes] = set()
         self.first_line: dict[bytes, int] = {}
         self.reported: list[RowError] = []

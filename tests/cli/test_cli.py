@@ -231,3 +231,27 @@ def test_table_escapes_control_characters(database_url: str, session: Session) -
     assert "\\x1b]0;pwned\\x07evil" in result.output
     shown = run(database_url, "nhi", "show", "vault-main:esc-1")
     assert "\x1b" not in shown.output
+
+
+def test_query_password_masked() -> None:
+    url = "postgresql+psycopg://steward@db.internal/steward?password=qs-marker&sslmode=require"
+    result = run(url, "config", "show")
+    assert "qs-marker" not in result.output
+    assert "sslmode=require" in result.output
+
+
+def test_unreachable_database_one_line() -> None:
+    url = "postgresql+psycopg://steward:pw-marker@127.0.0.1:1/none?connect_timeout=2"
+    result = run(url, "nhi", "list")
+    assert result.exit_code == 3
+    assert result.output.startswith("database error: ")
+    assert "pw-marker" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_verify_rejects_binary_file(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.jsonl"
+    junk.write_bytes(bytes(range(128, 256)))
+    result = run("sqlite:///unused.db", "audit", "verify", "--file", str(junk))
+    assert result.exit_code == 2
+    assert "is not a UTF-8 text file" in result.output

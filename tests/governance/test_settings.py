@@ -107,3 +107,15 @@ def test_password_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "hunter2-marker" not in str(settings.model_dump(mode="json"))
     assert settings.database_password is not None
     assert settings.database_password.get_secret_value() == "hunter2-marker"
+
+
+def test_misspelt_variable_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEWARD_DATABSE_URL", "sqlite:///elsewhere.db")
+    with pytest.raises(ConfigurationError, match="unknown setting STEWARD_DATABSE_URL"):
+        load_settings()
+
+
+def test_non_setting_variables_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEWARD_TEST_POSTGRES_URL", "postgresql+psycopg://x@y/z")
+    monkeypatch.setenv("STEWARD_FAILPOINT", "none")
+    assert load_settings().database_url == "sqlite:///steward.db"

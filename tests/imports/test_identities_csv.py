@@ -323,3 +323,15 @@ def test_rejects_neutralise_formulas(app: Steward, tmp_path: Path) -> None:
     with rejects.open(encoding="utf-8", newline="") as handle:
         rejected = list(csv.reader(handle))
     assert rejected[1][4] == "'=cmd|' /C calc'!A0"
+
+
+def test_rejects_cannot_overwrite_input(app: Steward, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "s.csv", [row(1), row(2, tier="boss")])
+    before = path.read_bytes()
+    with pytest.raises(InvalidInputError, match="is the file being imported"):
+        import_identities(
+            app, path, source="saas", actor=ACTOR, skip_invalid=True, rejects_path=path
+        )
+    assert path.read_bytes() == before
+    result = import_identities(app, path, source="saas", actor=ACTOR, skip_invalid=True)
+    assert result.rejects_path == tmp_path / "s.csv.rejected.csv"
