@@ -197,7 +197,7 @@ def import_identities(
     run_id = reconciler.start_run()
 
     try:
-        seen, errors, total_errors, rejected = _validate(
+        seen, errors, total_errors, rejected, written_to = _validate(
             reader, skip_invalid, rejects_path, progress
         )
     except Exception as error:
@@ -226,7 +226,7 @@ def import_identities(
     return IdentityImportResult(
         reconcile=result,
         rejected=rejected,
-        rejects_path=rejects_path if rejected else None,
+        rejects_path=written_to if rejected else None,
     )
 
 
@@ -287,7 +287,7 @@ def _validate(
     skip_invalid: bool,
     rejects_path: Path | None,
     progress: Progress | None,
-) -> tuple[set[bytes], list[RowError], int, int]:
+) -> tuple[set[bytes], list[RowError], int, int, Path]:
     malformed: list[RowError] = []
     state = _Validation(reader.source, skip_invalid, rejects_path)
     try:
@@ -301,7 +301,13 @@ def _validate(
         state.close()
     # Identities on rejected rows stay in `seen`, so a typo in one row never
     # makes its identity look deleted.
-    return state.seen, state.reported, state.total_errors, state.rejected
+    return (
+        state.seen,
+        state.reported,
+        state.total_errors,
+        state.rejected,
+        state.rejects_path,
+    )
 
 
 def _check_row(reader: IdentityCsv, state: _Validation, row: Row) -> None:
