@@ -101,6 +101,10 @@ class GuardSettings(_Section):
 
     max_gone_share: float = Field(default=0.2, gt=0.0, le=1.0)
     lifecycle_approval_threshold: PositiveInt = 25
+    max_deactivation_share: float = Field(default=0.2, gt=0.0, le=1.0)
+    # Below this many deactivations a people import never asks: small teams
+    # lose a large share with one departure.
+    deactivation_guard_minimum: PositiveInt = 5
 
 
 class MaturitySettings(_Section):

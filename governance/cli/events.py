@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import click
 
@@ -15,7 +15,26 @@ from governance.business_event.service import (
 )
 from governance.cli.context import CliContext, pass_context
 from governance.cli.defaults import DefaultCommandGroup
-from governance.clock import as_utc
+from governance.clock import utcnow
+from governance.imports.values import parse_timestamp
+
+# Clocks of the sender and of Steward may differ by this much.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _parse_time(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = parse_timestamp(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    if moment is not None and moment > utcnow() + CLOCK_SKEW:
+        raise click.BadParameter(f"{value} is in the future")
+    return moment
+
 
 actor_option = click.option(
     "--actor", help="Email of the person acting; default STEWARD_ACTOR."
@@ -35,7 +54,10 @@ def event() -> None:
 @click.argument("key")
 @click.option("--id", "event_id", required=True, help="The sender's unique event id.")
 @click.option(
-    "--at", "occurred_at", type=click.DateTime(), help="When it happened, UTC."
+    "--at",
+    "occurred_at",
+    callback=_parse_time,
+    help="When it happened: ISO 8601, UTC when no zone is given; not in the future.",
 )
 @actor_option
 @pass_context
@@ -57,7 +79,7 @@ def receive(
             key=key,
             actor=acting,
             settings=state.settings,
-            occurred_at=as_utc(occurred_at) if occurred_at else None,
+            occurred_at=occurred_at,
         )
         result = outcome.event
         if outcome.duplicate:

@@ -40,6 +40,11 @@ def import_group() -> None:
 
 @import_group.command("people")
 @file_argument
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="Allow deactivating more than guards.max_deactivation_share of people.",
+)
 @skip_option
 @rejects_option
 @actor_option
@@ -47,6 +52,7 @@ def import_group() -> None:
 def people(
     state: CliContext,
     path: Path,
+    confirm: bool,
     skip_invalid: bool,
     rejects: Path | None,
     actor: str | None,
@@ -58,6 +64,7 @@ def people(
         actor=state.actor(actor),
         skip_invalid=skip_invalid,
         rejects_path=rejects,
+        confirm=confirm,
     )
     click.echo(
         f"people: {result.created} created, {result.updated} updated, "

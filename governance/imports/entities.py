@@ -4,7 +4,8 @@ Columns (case-insensitive; [optional]): type, key, name, [status],
 [owner_email]. `type` is application, project or vendor; a key is unique per
 type. `status` is active or closed (empty: active). Closing an entity that
 is active in Steward is not an import: it deprovisions identities, so it must
-arrive as a lifecycle event (`steward event`).
+arrive as a lifecycle event (`steward event`). An entity closed in Steward
+stays closed when a later file lists it as active.
 """
 
 from __future__ import annotations
@@ -228,11 +229,17 @@ def _apply(
             )
             result.created += 1
             continue
+        # A closed entity stays closed: its identities were deprovisioned by
+        # an event, and a stale export listing it as active must not undo that.
+        status = (
+            EntityStatus.CLOSED if current.status is EntityStatus.CLOSED else row.status
+        )
+        before = current.status.value
         changed = []
         for name, value in (
             ("name", row.name),
             ("owner_id", owner_id),
-            ("status", row.status),
+            ("status", status),
         ):
             if getattr(current, name) != value:
                 setattr(current, name, value)
@@ -246,6 +253,7 @@ def _apply(
             action="entity.updated",
             object_type="business_entity",
             object_id=label,
+            before_state=before,
             after_state=current.status.value,
             details={"changed": changed},
         )

@@ -24,6 +24,7 @@ from governance.app import Steward
 from governance.audit.service import Actor, record
 from governance.clock import utcnow
 from governance.discovery.models import DiscoveryRun, RunStatus
+from governance.errors import ConfirmationRequiredError
 from governance.imports.csvfile import (
     CsvSource,
     Row,
@@ -33,6 +34,7 @@ from governance.imports.csvfile import (
 from governance.imports.values import parse_bool, parse_email, parse_optional_email
 from governance.ownership.service import DepartureResult, handle_departure
 from governance.person.models import Person
+from governance.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -171,8 +173,15 @@ def import_people(
     actor: Actor,
     skip_invalid: bool = False,
     rejects_path: Path | None = None,
+    confirm: bool = False,
 ) -> PeopleImportResult:
-    """Create and update people from a CSV file in one transaction."""
+    """Create and update people from a CSV file in one transaction.
+
+    Raises ConfirmationRequiredError, changing nothing but the run record,
+    when the file would deactivate more than `guards.max_deactivation_share`
+    of the active people (and at least `guards.deactivation_guard_minimum`),
+    unless `confirm` is set: every departure orphans or hands over identities.
+    """
     source = CsvSource(path, required=REQUIRED, optional=OPTIONAL, aliases=ALIASES)
     zones = available_timezones()
     with app.session() as session:
@@ -190,13 +199,41 @@ def import_people(
                 rejects_path=rejects_path,
                 check_references=lambda parsed: _check_references(session, parsed),
             )
+            if not confirm:
+                _check_deactivations(session, rows, app.settings)
             result = _apply(session, rows, actor=actor, app=app, run_id=run_id)
             result.rejected = rejected
     except Exception as error:
-        _finish(app, run_id, RunStatus.FAILED, error=str(error).splitlines()[0])
+        status = (
+            RunStatus.BLOCKED
+            if isinstance(error, ConfirmationRequiredError)
+            else RunStatus.FAILED
+        )
+        _finish(app, run_id, status, error=str(error).splitlines()[0])
         raise
     _finish(app, run_id, RunStatus.SUCCEEDED, result=result)
     return result
+
+
+def _check_deactivations(
+    session: Session, rows: list[tuple[Row, PersonRow]], settings: Settings
+) -> None:
+    leaving = {person.email for _, person in rows if not person.active}
+    if not leaving:
+        return
+    active = set(session.scalars(sa.select(Person.email).where(Person.active)))
+    deactivated = len(leaving & active)
+    guards = settings.guards
+    if deactivated < guards.deactivation_guard_minimum or not active:
+        return
+    share = deactivated / len(active)
+    if share > guards.max_deactivation_share:
+        raise ConfirmationRequiredError(
+            f"the file would deactivate {deactivated} of {len(active)} active people "
+            f"({share:.0%}, above the limit of {guards.max_deactivation_share:.0%}); "
+            "each departure hands over or orphans identities, so check the file "
+            "and run again with --confirm"
+        )
 
 
 def _finish(

@@ -118,6 +118,7 @@ class RemediationWorker:
         now = utcnow()
         with self.app.session() as session:
             if is_paused(session):
+                logger.info("remediation is paused; nothing taken")
                 return []
             due = sa.or_(
                 sa.and_(

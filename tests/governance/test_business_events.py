@@ -231,3 +231,35 @@ def test_event_cli(
     assert "vendor not found: 'nobody'" in unknown.output
     bad_type = runner.invoke(cli, ["event", "team.closed", "x", "--id", "Y"], env=env)
     assert bad_type.exit_code == 2
+
+
+def test_event_time_parsed(
+    database_url: str, session: Session, project: BusinessEntity
+) -> None:
+    session.close()
+    runner = CliRunner()
+    env = {"STEWARD_DATABASE_URL": database_url, "STEWARD_ACTOR": "itsm@example.com"}
+    future = runner.invoke(
+        cli,
+        ["event", "project.closed", "apollo", "--id", "F1", "--at", "2999-01-01"],
+        env=env,
+    )
+    assert future.exit_code == 2
+    assert "is in the future" in future.output
+    zoned = runner.invoke(
+        cli,
+        [
+            "event",
+            "project.closed",
+            "apollo",
+            "--id",
+            "Z1",
+            "--at",
+            "2026-01-05T10:00:00+02:00",
+        ],
+        env=env,
+    )
+    assert zoned.exit_code == 0, zoned.output
+    with Session(bind=session.get_bind()) as fresh:
+        stored = find_event(fresh, "Z1")
+        assert stored.occurred_at.hour == 8

@@ -14,6 +14,7 @@ from governance.audit.service import Actor
 from governance.business_entity.models import BusinessEntity, EntityStatus, EntityType
 from governance.campaign.models import Campaign, Review
 from governance.clock import utcnow
+from governance.errors import ConfirmationRequiredError
 from governance.identity.models import Identity, OwnerOrigin
 from governance.imports.csvfile import CsvImportError
 from governance.imports.entities import import_entities
@@ -208,3 +209,59 @@ def test_entities_validation(app: Steward, tmp_path: Path) -> None:
             sa.select(BusinessEntity).where(BusinessEntity.key == "apollo")
         ).one()
         assert apollo.status is EntityStatus.ACTIVE
+
+
+def test_mass_deactivation_needs_confirm(app: Steward, tmp_path: Path) -> None:
+    lines = ["email,display_name,active"]
+    lines += [f"p{n}@example.com,P{n},yes" for n in range(20)]
+    import_people(
+        app, write(tmp_path / "all.csv", "\n".join(lines) + "\n"), actor=ACTOR
+    )
+    leaving = ["email,display_name,active"]
+    leaving += [f"p{n}@example.com,P{n},{'no' if n < 6 else 'yes'}" for n in range(20)]
+    path = write(tmp_path / "leaving.csv", "\n".join(leaving) + "\n")
+    events = event_count(app)
+
+    with pytest.raises(
+        ConfirmationRequiredError, match="deactivate 6 of 20 active people"
+    ):
+        import_people(app, path, actor=ACTOR)
+    assert event_count(app) == events
+    with app.sessions() as session:
+        active = session.scalar(
+            sa.select(sa.func.count()).select_from(Person).where(Person.active)
+        )
+        assert active == 20
+
+    result = import_people(app, path, actor=ACTOR, confirm=True)
+    assert result.deactivated == 6
+
+
+def test_closed_entity_stays_closed(
+    app: Steward, session: Session, tmp_path: Path
+) -> None:
+    import_entities(
+        app,
+        write(tmp_path / "e.csv", ENTITIES.replace("alice@example.com", "")),
+        actor=ACTOR,
+    )
+    apollo = session.scalars(
+        sa.select(BusinessEntity).where(BusinessEntity.key == "apollo")
+    ).one()
+    apollo.status = EntityStatus.CLOSED
+    session.commit()
+    session.close()
+    renamed = ENTITIES.replace("alice@example.com", "").replace("Apollo", "Apollo II")
+    result = import_entities(app, write(tmp_path / "e2.csv", renamed), actor=ACTOR)
+    assert result.updated == 1
+    with app.sessions() as fresh:
+        stored = fresh.scalars(
+            sa.select(BusinessEntity).where(BusinessEntity.key == "apollo")
+        ).one()
+        assert stored.status is EntityStatus.CLOSED
+        assert stored.name == "Apollo II"
+        event = fresh.scalars(
+            sa.select(AuditEvent).order_by(AuditEvent.seq.desc())
+        ).first()
+        assert event is not None
+        assert (event.before_state, event.after_state) == ("closed", "closed")
