@@ -1,6 +1,6 @@
 """The interfaces between the governance core and external systems.
 
-A source lists the identities a system holds (metadata only, never a secret
+A source lists the identities a system contains (metadata only, never a secret
 value or a token id). A revoker takes one identity's credential away and
 checks that it is gone. Both speak in the plain types defined here, so the
 core never sees a vendor SDK object.
@@ -26,7 +26,7 @@ class DiscoveredIdentity(BaseModel):
     `external_id` is the source's own identifier (an accessor, an access key
     id, an ARN), unique within the source. `tier` is None when the source
     cannot judge it; the core then applies its default. Entity fields carry
-    business entity keys (application, project, vendor) when the source knows
+    business entity keys (application, project, vendor) when the source reports
     them.
     """
 
@@ -104,7 +104,7 @@ class Source(Protocol):
 
 @dataclass(frozen=True)
 class IdentityRef:
-    """What a revoker needs to find one identity's credential."""
+    """The identifiers a revoker needs to find one identity's credential."""
 
     source: str
     kind: str

@@ -81,7 +81,7 @@ class OwnershipSettings(_Section):
 
 
 class SecuritySettings(_Section):
-    """Who the security admins are: they approve, override and see everything."""
+    """The security admins, who approve, override and see everything."""
 
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -102,8 +102,8 @@ class GuardSettings(_Section):
     max_gone_share: float = Field(default=0.2, gt=0.0, le=1.0)
     lifecycle_approval_threshold: PositiveInt = 25
     max_deactivation_share: float = Field(default=0.2, gt=0.0, le=1.0)
-    # Below this many deactivations a people import never asks: small teams
-    # lose a large share with one departure.
+    # Below this many deactivations a people import needs no confirmation,
+    # because small teams lose a large share with one departure.
     deactivation_guard_minimum: PositiveInt = 5
 
 

@@ -1,6 +1,6 @@
 """Reading the trail: verification against the database, and export files.
 
-An export holds every canonical field plus `hash`, so an auditor can
+An export contains every canonical field plus `hash`, so an auditor can
 re-verify it offline, with `steward audit verify --file` or by following the
 canonical form described in `governance.audit.chain`.
 """

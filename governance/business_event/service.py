@@ -43,7 +43,7 @@ MAX_EVENT_ID_LENGTH = 200
 
 @dataclass(frozen=True)
 class EventOutcome:
-    """What an event did; `duplicate` is true for a replay of a known event id."""
+    """The outcome of an event; `duplicate` is true for a replay of a known id."""
 
     event: BusinessEvent
     duplicate: bool

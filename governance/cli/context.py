@@ -75,7 +75,8 @@ class CliContext:
 
 
 def _check_sqlite_file(url: str) -> None:
-    # Connecting would create an empty file; say how to create a real one.
+    # Connecting would create an empty file, so name the command that creates
+    # a migrated one instead.
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (
         None,

@@ -9,7 +9,7 @@ Columns (header names are case-insensitive; [optional]):
 `tier` is privileged or standard (empty: standard). `created` and
 `last_used` are ISO 8601 dates or times (UTC when no zone is given);
 `last_used` may be "never". `managed` is yes or no: whether a secrets manager
-manages the credential. `metadata` holds non-secret details as a JSON object
+manages the credential. `metadata` contains non-secret details as a JSON object
 or as key=value pairs separated by semicolons. Application, project and
 vendor are keys of business entities imported before.
 

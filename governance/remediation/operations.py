@@ -276,7 +276,7 @@ def confirm(
 
 
 def is_paused(session: Session) -> bool:
-    """Return whether the emergency stop holds all remediation."""
+    """Return whether the emergency stop pauses all remediation."""
     switch = session.get(Switch, PAUSE_SWITCH)
     return switch is not None and switch.enabled
 

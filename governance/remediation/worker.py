@@ -5,8 +5,8 @@ PostgreSQL, so several workers never take the same row; SQLite serialises
 writers), marked in progress with a lock that expires, and released before
 the connector is called. The outcome is written with its audit event in one
 more transaction. A worker that dies mid-way leaves the row in progress
-until its lock expires; the next attempt calls the revoker again, which
-finds the credential gone by a follow-up look-up, so a revocation is recorded
+until its lock expires. The next attempt calls the revoker again, which
+finds the credential gone by a follow-up look-up. So a revocation is recorded
 exactly once however often it is attempted.
 """
 
@@ -69,7 +69,7 @@ class RetryPolicy:
 
 @dataclass
 class WorkerStats:
-    """What one pass of the worker did."""
+    """Counts of one pass of the worker: rows taken and their outcomes."""
 
     taken: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
