@@ -23,6 +23,7 @@ from connectors.errors import (
     ConnectorError,
     ConnectorNotFoundError,
     ConnectorPermissionError,
+    ConnectorRequestError,
 )
 from connectors.vault.config import VaultOptions
 from connectors.vault.errors import TRANSLATED, translate
@@ -149,7 +150,7 @@ class VaultSession:
         if options.auth_method == "token" and options.token is not None:
             self._token = options.token.get_secret_value()
             data = _data(
-                self._send(
+                self._send_credentials(
                     "GET",
                     "auth/token/lookup-self",
                     action="look up Steward's token",
@@ -169,11 +170,9 @@ class VaultSession:
                 "secret_id": options.secret_id.get_secret_value(),
             }
         else:
-            # NOTE: Kubernetes login is tested only for its options; no test
-            # runs it against a cluster's TokenReview API.
             mount = options.kubernetes_auth_mount
             body = {"role": options.kubernetes_role, "jwt": self._kubernetes_jwt()}
-        response = self._send(
+        response = self._send_credentials(
             "POST",
             f"auth/{mount}/login",
             action=f"log in with {options.auth_method}",
@@ -199,6 +198,28 @@ class VaultSession:
             self._accessor,
             self._lease_seconds,
         )
+
+    def _send_credentials(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        body: Document | None = None,
+        token: str | None = None,
+    ) -> Document | None:
+        """Send a login or a first look-up; a rejection raises ConnectorAuthError.
+
+        OpenBao 2.7.2 rejects a wrong secret-id with 400, and a Kubernetes JWT
+        that its TokenReview does not authenticate, or an unknown token, with
+        403. Those statuses otherwise translate to ConnectorRequestError or
+        ConnectorPermissionError, which describe a bad request or a missing
+        permission of a logged-in Steward.
+        """
+        try:
+            return self._send(method, path, action=action, body=body, token=token)
+        except (ConnectorPermissionError, ConnectorRequestError) as error:
+            raise ConnectorAuthError(str(error), connector=self.name) from error
 
     def _kubernetes_jwt(self) -> str:
         path = self.options.kubernetes_jwt_path
