@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/steward db upgrade
 	$(BIN)/steward nhi list
+	$(BIN)/steward report
 	$(BIN)/steward audit verify
 
 test: check pytest

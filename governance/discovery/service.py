@@ -250,10 +250,11 @@ class Reconciler:
         gone: list[int] = []
         live = 0
         with self.app.session() as session:
+            # Read in chunks instead of buffering a million rows at once.
             rows = session.execute(
-                sa.select(Identity.id, Identity.external_id).where(
-                    Identity.source == self.source, Identity.state.in_(LIVE_STATES)
-                )
+                sa.select(Identity.id, Identity.external_id)
+                .where(Identity.source == self.source, Identity.state.in_(LIVE_STATES))
+                .execution_options(yield_per=10_000)
             )
             for identity_id, external_id in rows:
                 live += 1
