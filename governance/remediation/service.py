@@ -97,6 +97,13 @@ def queue_revocation(
         requested_by=actor.name,
         next_attempt_at=None if needs_approval else utcnow(),
     )
+    return _add_with_ticket(session, remediation, actor=actor)
+
+
+def _add_with_ticket(
+    session: Session, remediation: Remediation, *, actor: Actor
+) -> Remediation:
+    """Write a new remediation, its audit event and the ticket that records it."""
     session.add(remediation)
     session.flush()
     record(
@@ -106,8 +113,11 @@ def queue_revocation(
         object_type="remediation",
         object_id=str(remediation.id),
         after_state=remediation.status.value,
-        reason=reason,
-        details={"kind": remediation.kind.value, "identity_id": identity.id},
+        reason=remediation.reason,
+        details={
+            "kind": remediation.kind.value,
+            "identity_id": remediation.identity_id,
+        },
     )
     queue_ticket(session, remediation, actor=actor)
     return remediation
@@ -170,20 +180,7 @@ def open_scope_reduction(
         requested_by=actor.name,
         deadline=now + timedelta(days=deadline_days),
     )
-    session.add(remediation)
-    session.flush()
-    record(
-        session,
-        actor=actor,
-        action="remediation.queued",
-        object_type="remediation",
-        object_id=str(remediation.id),
-        after_state=remediation.status.value,
-        reason=reason,
-        details={"kind": remediation.kind.value, "identity_id": identity.id},
-    )
-    queue_ticket(session, remediation, actor=actor)
-    return remediation
+    return _add_with_ticket(session, remediation, actor=actor)
 
 
 def queue_notification(
