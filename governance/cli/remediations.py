@@ -135,20 +135,24 @@ _command(
 )
 
 
+def _set_pause(state: CliContext, paused: bool, reason: str, actor: str | None) -> bool:
+    with state.app.session() as session:
+        return set_paused(
+            session,
+            paused,
+            actor=state.actor(actor),
+            settings=state.settings,
+            reason=reason,
+        )
+
+
 @remediation.command("pause")
 @reason_option
 @actor_option
 @pass_context
 def pause(state: CliContext, reason: str, actor: str | None) -> None:
     """Emergency stop: hold every remediation until resumed."""
-    with state.app.session() as session:
-        changed = set_paused(
-            session,
-            True,
-            actor=state.actor(actor),
-            settings=state.settings,
-            reason=reason,
-        )
+    changed = _set_pause(state, True, reason, actor)
     click.echo("remediation paused" if changed else "remediation was already paused")
 
 
@@ -158,14 +162,7 @@ def pause(state: CliContext, reason: str, actor: str | None) -> None:
 @pass_context
 def resume(state: CliContext, reason: str, actor: str | None) -> None:
     """Release the emergency stop."""
-    with state.app.session() as session:
-        changed = set_paused(
-            session,
-            False,
-            actor=state.actor(actor),
-            settings=state.settings,
-            reason=reason,
-        )
+    changed = _set_pause(state, False, reason, actor)
     click.echo("remediation resumed" if changed else "remediation was not paused")
 
 

@@ -262,15 +262,14 @@ class RemediationWorker:
         remediation.completed_at = utcnow()
         remediation.stage = "revoked"
         identity.revocation_stage = "revoked"
-        if identity.state in (IdentityState.REVOCATION_PENDING, IdentityState.DISABLED):
-            transition(
-                session,
-                identity,
-                IdentityState.REVOKED,
-                actor=self.actor,
-                action="identity.revoked",
-                reason=result.detail or "revoked and verified",
-            )
+        self._move(
+            session,
+            identity,
+            (IdentityState.REVOCATION_PENDING, IdentityState.DISABLED),
+            IdentityState.REVOKED,
+            action="identity.revoked",
+            reason=result.detail or "revoked and verified",
+        )
         self._event(session, remediation, IdentityState.REVOKED.value, result)
 
     def _disable(
@@ -290,15 +289,14 @@ class RemediationWorker:
         remediation.stage = STAGE_DISABLED
         remediation.next_attempt_at = utcnow() + grace
         identity.revocation_stage = STAGE_DISABLED
-        if identity.state is IdentityState.REVOCATION_PENDING:
-            transition(
-                session,
-                identity,
-                IdentityState.DISABLED,
-                actor=self.actor,
-                action="identity.disabled",
-                reason=result.detail or "disabled; deleted after the grace period",
-            )
+        self._move(
+            session,
+            identity,
+            (IdentityState.REVOCATION_PENDING,),
+            IdentityState.DISABLED,
+            action="identity.disabled",
+            reason=result.detail or "disabled; deleted after the grace period",
+        )
         self._event(session, remediation, STAGE_DISABLED, result)
 
     def _restore(
@@ -312,15 +310,14 @@ class RemediationWorker:
         remediation.stage = STAGE_UNDONE
         remediation.completed_at = utcnow()
         identity.revocation_stage = None
-        if identity.state is IdentityState.DISABLED:
-            transition(
-                session,
-                identity,
-                initial_owner_state(identity),
-                actor=self.actor,
-                action="identity.restored",
-                reason=result.detail or "re-enabled by undo",
-            )
+        self._move(
+            session,
+            identity,
+            (IdentityState.DISABLED,),
+            initial_owner_state(identity),
+            action="identity.restored",
+            reason=result.detail or "re-enabled by undo",
+        )
         self._event(session, remediation, STAGE_UNDONE, result)
 
     def _manual(
@@ -375,16 +372,36 @@ class RemediationWorker:
             remediation.attempts,
             result.detail,
         )
-        if identity.state in (IdentityState.REVOCATION_PENDING, IdentityState.DISABLED):
+        self._move(
+            session,
+            identity,
+            (IdentityState.REVOCATION_PENDING, IdentityState.DISABLED),
+            IdentityState.REVOCATION_FAILED,
+            action="identity.revocation_failed",
+            reason=result.detail or "revocation failed",
+        )
+        self._event(session, remediation, "needs_human", result)
+
+    def _move(
+        self,
+        session: Session,
+        identity: Identity,
+        current: tuple[IdentityState, ...],
+        target: IdentityState,
+        *,
+        action: str,
+        reason: str,
+    ) -> None:
+        # An identity moved on by someone else in the meantime keeps its state.
+        if identity.state in current:
             transition(
                 session,
                 identity,
-                IdentityState.REVOCATION_FAILED,
+                target,
                 actor=self.actor,
-                action="identity.revocation_failed",
-                reason=result.detail or "revocation failed",
+                action=action,
+                reason=reason,
             )
-        self._event(session, remediation, "needs_human", result)
 
     def _event(
         self,

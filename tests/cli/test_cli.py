@@ -255,3 +255,23 @@ def test_verify_rejects_binary_file(tmp_path: Path) -> None:
     result = run("sqlite:///unused.db", "audit", "verify", "--file", str(junk))
     assert result.exit_code == 2
     assert "is not a UTF-8 text file" in result.output
+
+
+def test_pause_and_resume(database_url: str) -> None:
+    admin = {
+        "STEWARD_SECURITY__ADMINS": "sec@example.com",
+        "STEWARD_ACTOR": "sec@example.com",
+    }
+    assert (
+        run(database_url, "remediation", "pause", **admin).output
+        == "remediation paused\n"
+    )
+    again = run(database_url, "remediation", "pause", **admin)
+    assert again.output == "remediation was already paused\n"
+    assert (
+        run(database_url, "remediation", "resume", **admin).output
+        == "remediation resumed\n"
+    )
+    refused = run(database_url, "remediation", "pause", STEWARD_ACTOR="bob@example.com")
+    assert refused.exit_code == 2
+    assert "only security admins may" in refused.output
