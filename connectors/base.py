@@ -3,7 +3,7 @@
 A source lists the identities a system contains (metadata only, never a secret
 value or a token id). A revoker takes one identity's credential away and
 checks that it is gone. Both speak in the plain types defined here, so the
-core never sees a vendor SDK object.
+core never handles a vendor SDK object.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 
 class ConnectorError(Exception):
-    """An external system failed; `retryable` says whether a retry can succeed."""
+    """An external system failed; `retryable` is whether a retry can succeed."""
 
     retryable = False
 

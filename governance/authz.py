@@ -1,4 +1,4 @@
-"""Who may do what: security admins, owners, backup owners and reviewers."""
+"""Permission checks for security admins, owners, backup owners and reviewers."""
 
 from __future__ import annotations
 

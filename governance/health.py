@@ -34,7 +34,7 @@ class Check:
 
 
 def check_database(app: Steward) -> list[Check]:
-    """Check that the database answers and is migrated to the newest schema."""
+    """Check that the database is reachable and migrated to the newest schema."""
     try:
         with app.engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))

@@ -1,4 +1,4 @@
-"""Every ORM model, imported so that `Base.metadata` knows all tables."""
+"""Every ORM model, imported so that `Base.metadata` contains all tables."""
 
 from governance.audit.models import AuditEvent
 from governance.business_entity.models import BusinessEntity

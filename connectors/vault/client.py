@@ -118,9 +118,9 @@ class VaultSession:
         return _data(self.request("GET", path, action=action))
 
     def list_keys(self, path: str, *, action: str) -> list[str]:
-        """Return the keys of a LIST request; an empty list when Vault answers 404.
+        """Return the keys of a LIST request, or an empty list on a 404.
 
-        Vault answers a LIST of an empty or missing folder with 404 and no
+        Vault returns 404 for a LIST of an empty or missing folder and no
         error message, so 404 here means "no keys".
         """
         try:

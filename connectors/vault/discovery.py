@@ -425,7 +425,7 @@ class VaultFetcher:
                 action="look up token accessor",
             )
         except (ConnectorNotFoundError, ConnectorRequestError):
-            # Vault answers 400 "invalid accessor" for a token revoked since
+            # Vault returns 400 "invalid accessor" for a token revoked since
             # the listing; it is no longer part of the snapshot.
             self.skipped += 1
             logger.debug("token accessor %s vanished during discovery", accessor)
@@ -460,7 +460,7 @@ class VaultFetcher:
                 action=f"list secret-ids of AppRole role {role!r}",
             )
         except ConnectorRequestError:
-            # Vault answers 400 when the role was deleted since the listing.
+            # Vault returns 400 when the role was deleted since the listing.
             self.skipped += 1
             return []
         return sorted(keys)

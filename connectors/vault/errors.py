@@ -32,7 +32,7 @@ _HVAC_ERRORS: tuple[tuple[type[Exception], type[ConnectorError]], ...] = (
     (hvac_errors.ParamValidationError, ConnectorRequestError),
     (hvac_errors.UnsupportedOperation, ConnectorRequestError),
     (hvac_errors.RateLimitExceeded, ConnectorRateLimitedError),
-    # A performance standby answers 412 until it has caught up; a retry works.
+    # A performance standby returns 412 until it has caught up; a retry works.
     (hvac_errors.PreconditionFailed, ConnectorUnavailableError),
     (hvac_errors.InternalServerError, ConnectorUnavailableError),
     (hvac_errors.VaultNotInitialized, ConnectorUnavailableError),

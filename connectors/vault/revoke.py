@@ -1,9 +1,9 @@
 """Revocation of tokens and secret-ids by accessor, verified by a look-up.
 
 Whether a credential is gone is decided by looking it up, never by the text
-of an error: OpenBao 2.7.2 answers a second revoke-accessor for the same token
-with 200 and a warning and a second secret-id destroy with 500, and some
-Vault versions answer 400 "invalid accessor". A look-up that Vault rejects as
+of an error. OpenBao 2.7.2 returns 200 with a warning for a second
+revoke-accessor of the same token and 500 for a second secret-id destroy,
+and some Vault versions return 400 "invalid accessor". A look-up that Vault rejects as
 not found (404) or invalid (400) means the accessor no longer resolves.
 Permission errors need a person; an unreachable or sealed server is
 retryable. Neither is ever reported as revoked.
@@ -129,7 +129,7 @@ class VaultRevoker:
         body = {"secret_id_accessor": identity.external_id}
 
         def lookup() -> object:
-            # OpenBao 2.7.2 answers a look-up under a deleted role with 500, so
+            # OpenBao 2.7.2 returns 500 for a look-up under a deleted role, so
             # the role is read first: a missing role (404) has no secret-ids.
             self.session.read(f"auth/{mount}/role/{role}", action="read AppRole role")
             return self.session.read_post(

@@ -52,7 +52,7 @@ def canonical_bytes(event: Mapping[str, Any]) -> bytes:
     """Return the canonical JSON bytes of an event given as a mapping.
 
     `occurred_at` may be a datetime or its canonical string. Raises TypeError
-    or ValueError when `details` holds a value JSON cannot represent.
+    or ValueError when `details` contains a value JSON cannot represent.
     """
     document = {field: event[field] for field in CANONICAL_FIELDS}
     occurred_at = document["occurred_at"]

@@ -29,7 +29,7 @@ _HEAD_KEY = "steward.audit_head"
 
 @dataclass(frozen=True)
 class Actor:
-    """Who performed an action: a person by email, or a named system job."""
+    """The performer of an action: a person by email, or a named system job."""
 
     name: str
     kind: Literal["person", "system"] = "person"

@@ -53,7 +53,7 @@ class DecisionOutcome:
 
 
 def decision_for(active: bool, minimal: bool) -> Decision:
-    """Map the two answers to the decision they mean."""
+    """Map the answers to the two review questions to a decision."""
     if not active:
         return Decision.REVOKE
     return Decision.CERTIFY if minimal else Decision.REDUCE_SCOPE

@@ -1,4 +1,4 @@
-"""`steward owner` and `steward claim`: who answers for each identity."""
+"""`steward owner` and `steward claim`: who is accountable for each identity."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Running discovery for the configured connectors, one source at a time.
 
 Each source's listing is read completely into memory before the Reconciler
-sees it, because the Reconciler reads its snapshot twice. A listing that
+reads it, because the Reconciler reads its snapshot twice. A listing that
 fails part-way records a FAILED run and changes nothing else, so no identity
 is marked gone on the strength of a partial listing. One failing source does
 not stop the others.
@@ -89,8 +89,8 @@ def discover_source(
         logger.error("discovery run %s of %s failed: %s", run_id, name, message)
         return SourceOutcome(name, RunStatus.FAILED, run_id, error=message)
     except Exception as error:
-        # An unexpected response shape is a failed listing too; the run record
-        # says so and the other sources still run.
+        # An unexpected response shape is a failed listing too. Its run record
+        # is marked failed, and the other sources still run.
         message = f"listing failed: {type(error).__name__}: {error}"
         reconciler.finish_run(run_id, RunStatus.FAILED, error=message)
         logger.exception("discovery run %s of %s failed", run_id, name)

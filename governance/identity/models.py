@@ -25,7 +25,7 @@ class RiskTier(StrEnum):
 
 
 class OwnerOrigin(StrEnum):
-    """Where the current owner came from; Steward's own choice wins over a source."""
+    """Origin of the current owner; an owner set in Steward wins over a source's."""
 
     SOURCE = "source"
     ASSIGNED = "assigned"

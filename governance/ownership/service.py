@@ -90,7 +90,7 @@ def remove_backup_owner(
 
 @dataclass
 class DepartureResult:
-    """What the departure of one person changed."""
+    """Counts of what the departure of one person changed."""
 
     inherited: int = 0
     orphaned: int = 0
@@ -108,7 +108,7 @@ def _first_active_backup(identity: Identity, leaving: Person) -> Person | None:
 def handle_departure(
     session: Session, person: Person, *, actor: Actor, settings: Settings
 ) -> DepartureResult:
-    """Apply the owner-departure rule to everything `person` answered for.
+    """Apply the owner-departure rule to everything `person` was accountable for.
 
     Each live identity they owned passes to an active backup owner, or becomes
     an orphan. Each of their pending reviews goes to the identity's new owner,

@@ -165,7 +165,7 @@ def build_report(
 
     A naive `now` is taken to be UTC. The queries run in the caller's
     transaction. On PostgreSQL, open it with
-    REPEATABLE READ so that every section sees the same snapshot while
+    REPEATABLE READ so that every section reads the same snapshot while
     discovery writes. Raises ValueError when `disagreement_limit` is negative.
     """
     if disagreement_limit < 0:

@@ -85,7 +85,7 @@ def test_first_review_spread_over_cycle() -> None:
     offsets = [(due - start).days for due in dues]
     assert min(offsets) >= 1
     assert max(offsets) <= 365
-    # Spread: no single day holds more than a few percent of the backlog.
+    # Spread: no single day has more than a few percent of the backlog.
     assert max(offsets.count(day) for day in set(offsets)) < 40
     assert len({offset // 30 for offset in offsets}) >= 12
     privileged = first_review_due(start, RiskTier.PRIVILEGED, "key-1", review)

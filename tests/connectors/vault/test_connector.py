@@ -204,7 +204,7 @@ def test_revoke_secret_id_by_accessor(
         )
     with pytest.raises(hvac_errors.InvalidRequest):
         login.auth.approle.login(role_id, created["secret_id"], use_token=False)
-    # OpenBao answers a second destroy with 500; the look-up still decides.
+    # OpenBao returns 500 for a second destroy; the look-up still decides.
     again = connector.revoke(secret_id_ref(created["secret_id_accessor"], role))
     assert again.outcome is RevocationOutcome.ALREADY_GONE
 
