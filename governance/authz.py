@@ -9,8 +9,10 @@ from governance.settings import Settings
 
 
 def is_security_admin(settings: Settings, actor: Actor) -> bool:
-    """Return whether the actor is one of the configured security admins."""
-    return actor.kind == "person" and actor.name in settings.security.admins
+    """Return whether the actor is a configured or authenticated security admin."""
+    if actor.kind != "person":
+        return False
+    return actor.security_admin or actor.name in settings.security.admins
 
 
 def require_security_admin(settings: Settings, actor: Actor, action: str) -> None:

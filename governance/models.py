@@ -7,6 +7,7 @@ from governance.campaign.models import Campaign, Review
 from governance.claim.models import Claim
 from governance.control.models import Lease, Switch
 from governance.database import Base
+from governance.delivery.models import SentMessage
 from governance.discovery.models import DiscoveryRun
 from governance.identity.models import Identity
 from governance.person.models import Person
@@ -25,5 +26,6 @@ __all__ = [
     "Person",
     "Remediation",
     "Review",
+    "SentMessage",
     "Switch",
 ]

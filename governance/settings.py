@@ -118,6 +118,58 @@ class MaturitySettings(_Section):
     lifecycle_threshold: float = Field(default=0.80, gt=0.0, le=1.0)
 
 
+class SlackSettings(_Section):
+    """The Slack app: credentials, the channels it posts to and its admins.
+
+    Without a bot token and a signing secret the bot does not start (the
+    console stands in for Slack). With an app-level token (`xapp-`) the bot
+    connects over Socket Mode instead of receiving HTTP requests.
+    """
+
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None
+    # Base URL of the Web API; tests point it at a loopback stand-in.
+    api_url: str = "https://slack.com/api/"
+    security_channel: str | None = None
+    orphan_channel: str | None = None
+    admin_user_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_usergroup_id: str | None = None
+    # Seconds to wait for one Web API call before its outcome counts as unknown.
+    timeout_seconds: PositiveInt = 10
+    # How long a Slack user's look-up (by email, or of a user group) is reused.
+    directory_cache_minutes: PositiveInt = 60
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _split_admin_user_ids(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("api_url")
+    @classmethod
+    def _check_api_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def configured(self) -> bool:
+        """Whether the credentials needed to talk to Slack are present."""
+        return self.bot_token is not None and (
+            self.signing_secret is not None or self.app_token is not None
+        )
+
+
+class ServerSettings(_Section):
+    """The HTTP server of `steward serve`: Slack requests, webhooks, health."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=0, le=65535)
+    threads: PositiveInt = 8
+    # Requests with a larger body are rejected before they are read.
+    max_body_bytes: PositiveInt = 1_048_576
+
+
 class ConnectorSettings(BaseModel):
     """One connector instance; its name (the table key) is its identities' source.
 
@@ -164,6 +216,8 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     guards: GuardSettings = GuardSettings()
     maturity: MaturitySettings = MaturitySettings()
+    slack: SlackSettings = SlackSettings()
+    server: ServerSettings = ServerSettings()
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
 
     @field_validator("database_url")

@@ -33,10 +33,13 @@ class Actor:
 
     name: str
     kind: Literal["person", "system"] = "person"
+    # Set by a surface that authenticated the person as a security admin by
+    # other means than `security.admins` (a Slack admin user id or group).
+    security_admin: bool = False
 
     @classmethod
-    def person(cls, email: str) -> Actor:
-        return cls(name=email, kind="person")
+    def person(cls, email: str, *, security_admin: bool = False) -> Actor:
+        return cls(name=email, kind="person", security_admin=security_admin)
 
     @classmethod
     def system(cls, job: str) -> Actor:

@@ -21,6 +21,10 @@ class Person(Base):
     display_name: Mapped[str] = mapped_column(sa.String(200), default="")
     slack_user_id: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
     time_zone: Mapped[str | None] = mapped_column(sa.String(64))
+    # What the chat directory last said of this person: active, restricted
+    # (a guest), deactivated or missing (no user with this email), and when.
+    chat_status: Mapped[str | None] = mapped_column(sa.String(16))
+    chat_checked_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(default=True)
     manager_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("person.id", ondelete="SET NULL")

@@ -1,0 +1,1 @@
+"""Messages sent to people and channels, remembered so they can be updated."""
