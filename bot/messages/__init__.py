@@ -21,7 +21,7 @@ from governance.remediation.notifications import Template
 
 
 class Destination(StrEnum):
-    """Where a template's messages go."""
+    """The channel a template's messages go to."""
 
     RECIPIENT = "recipient"  # the person named by email, or security when None
     SECURITY = "security"
@@ -41,7 +41,7 @@ class Page:
 
 @dataclass(frozen=True)
 class RenderRequest:
-    """What a renderer gets: the notification and who will read it."""
+    """The input of a renderer: the notification and its reader."""
 
     remediation_id: int
     template: str
