@@ -22,6 +22,7 @@ from governance.cli.ownership import claim, owner
 from governance.cli.remediations import remediation, worker
 from governance.cli.report import report
 from governance.errors import ConfigurationError, StewardError
+from quickstart.cli import quickstart
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ cli.add_command(campaign)
 cli.add_command(review)
 cli.add_command(remediation)
 cli.add_command(worker)
+cli.add_command(quickstart)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Console mode: Steward's Slack flows in a terminal, without a workspace."""

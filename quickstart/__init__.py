@@ -1,0 +1,1 @@
+"""The quickstart: a demo fleet in a real OpenBao, governed by Steward."""
