@@ -1,4 +1,4 @@
-# Steward's commands. `make run` starts the main job; `make test` runs every
+# Steward's commands. `make run` starts the quickstart; `make test` runs every
 # check CI runs. Both create the virtual environment in .venv on first use.
 
 PYTHON ?= python3
@@ -17,10 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/steward db upgrade
-	$(BIN)/steward nhi list
-	$(BIN)/steward report
-	$(BIN)/steward audit verify
+	$(BIN)/steward quickstart
 
 test: check pytest
 
