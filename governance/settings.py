@@ -124,7 +124,7 @@ MIN_WEBHOOK_SECRET_LENGTH = 32
 
 
 class WebhookSettings(_Section):
-    """The lifecycle webhook: its shared secret and how a request proves it.
+    """Settings of the lifecycle webhook: its secret and how requests prove it.
 
     `mode` selects what a sender sends: `timestamp` signs the timestamp and
     the body, `body` signs the body alone, and `static` sends the secret
@@ -152,8 +152,8 @@ class WebhookSettings(_Section):
             MIN_WEBHOOK_SECRET_LENGTH
         ):
             raise ValueError(
-                f"expected at least {MIN_WEBHOOK_SECRET_LENGTH} characters; "
-                "generate one with `openssl rand -hex 32`"
+                f"expected at least {MIN_WEBHOOK_SECRET_LENGTH} characters. "
+                "Generate one with `openssl rand -hex 32`"
             )
         return value
 

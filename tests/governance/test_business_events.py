@@ -273,8 +273,8 @@ def test_event_time_parsed(
 def test_event_id_fits_dedupe_keys(
     app: Steward, session: Session, project: BusinessEntity
 ) -> None:
-    # The outbox rows' dedupe keys embed the event id; on PostgreSQL a key
-    # longer than its column would fail the insert.
+    # The outbox rows' dedupe keys embed the event id, and on PostgreSQL a
+    # key longer than its column fails the insert.
     with pytest.raises(InvalidInputError, match="expected 1 to 160 characters"):
         receive_event(
             session,
