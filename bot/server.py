@@ -2,7 +2,8 @@
 
 One WSGI application routes by path and is served by waitress, a
 multi-threaded production WSGI server. Slack's requests go to Bolt at
-`/slack/events`; `/healthz` answers while the process runs; `/readyz`
+`/slack/events` and the ITSM's lifecycle events to `/events/lifecycle`;
+`/healthz` answers while the process runs; `/readyz`
 answers 200 only when the database is reachable, its schema is current and
 the connectors loaded; `/metrics` is the Prometheus exposition.
 """
@@ -21,6 +22,8 @@ from waitress.server import create_server as waitress_server
 from bot.context import Bot
 from governance.app import Steward
 from governance.health import Check, check_database
+from governance.webhook.lifecycle import PATH as WEBHOOK_PATH
+from governance.webhook.lifecycle import LifecycleWebhook
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -70,6 +73,7 @@ class StewardWsgi:
         self.routes: dict[str, WSGIApplication] = dict(routes or {})
         if bot is not None:
             self.routes[SLACK_PATH] = SlackRequestHandler(bot.bolt, path=SLACK_PATH)
+        self.routes.setdefault(WEBHOOK_PATH, LifecycleWebhook(steward))
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse

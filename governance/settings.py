@@ -170,6 +170,46 @@ class ServerSettings(_Section):
     max_body_bytes: PositiveInt = 1_048_576
 
 
+# Below this length a shared secret is within reach of an offline guess
+# against one captured signature.
+MIN_WEBHOOK_SECRET_LENGTH = 32
+
+
+class WebhookSettings(_Section):
+    """Settings of the lifecycle webhook: its secret and how requests prove it.
+
+    `mode` selects what a sender sends: `timestamp` signs the timestamp and
+    the body, `body` signs the body alone, and `static` sends the secret
+    itself as a token. Without a secret the webhook is disabled.
+    """
+
+    secret: SecretStr | None = None
+    mode: Literal["timestamp", "body", "static"] = "timestamp"
+    max_clock_skew_seconds: PositiveInt = 300
+    max_body_bytes: PositiveInt = 65_536
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: Any) -> Any:
+        # An empty variable, as a compose file writes for an unset one,
+        # leaves the webhook disabled instead of failing the length check.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _check_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < (
+            MIN_WEBHOOK_SECRET_LENGTH
+        ):
+            raise ValueError(
+                f"expected at least {MIN_WEBHOOK_SECRET_LENGTH} characters. "
+                "Generate one with `openssl rand -hex 32`"
+            )
+        return value
+
+
 class ConnectorSettings(BaseModel):
     """One connector instance; its name (the table key) is its identities' source.
 
@@ -218,6 +258,7 @@ class Settings(BaseSettings):
     maturity: MaturitySettings = MaturitySettings()
     slack: SlackSettings = SlackSettings()
     server: ServerSettings = ServerSettings()
+    webhook: WebhookSettings = WebhookSettings()
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
 
     @field_validator("database_url")
@@ -241,6 +282,10 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
 
+# A setting whose dotted name contains one of these never has its value shown.
+_SECRET_WORDS = ("secret", "password", "token")
+
+
 def _describe_error(error: Any) -> str:
     location = tuple(str(part) for part in error["loc"])
     dotted = ".".join(location)
@@ -249,8 +294,11 @@ def _describe_error(error: Any) -> str:
     if message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
     given = error.get("input")
+    secret = any(word in dotted for word in _SECRET_WORDS)
     shown = (
-        "" if isinstance(given, dict | list) or given is None else f" (got {given!r})"
+        ""
+        if secret or isinstance(given, dict | list) or given is None
+        else f" (got {given!r})"
     )
     return f"invalid setting {dotted} ({env_name}): {message}{shown}"
 

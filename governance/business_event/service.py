@@ -38,7 +38,10 @@ from governance.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-MAX_EVENT_ID_LENGTH = 200
+# The dedupe keys of an event's outbox rows (at most 200 characters) add up
+# to 29 characters to the event id: "event:", ":", an identity id of up to 12
+# digits and ":ask-owner".
+MAX_EVENT_ID_LENGTH = 160
 
 
 @dataclass(frozen=True)

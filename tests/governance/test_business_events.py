@@ -14,7 +14,12 @@ from governance.business_entity.models import BusinessEntity, EntityStatus, Enti
 from governance.business_event.models import EventStatus, EventType
 from governance.business_event.service import decide_event, find_event, receive_event
 from governance.cli.main import cli
-from governance.errors import ConflictError, NotFoundError, PermissionDeniedError
+from governance.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from governance.identity.models import Identity, RiskTier
 from governance.lifecycle import IdentityState
 from governance.remediation.models import (
@@ -263,3 +268,29 @@ def test_event_time_parsed(
     with Session(bind=session.get_bind()) as fresh:
         stored = find_event(fresh, "Z1")
         assert stored.occurred_at.hour == 8
+
+
+def test_event_id_fits_dedupe_keys(
+    app: Steward, session: Session, project: BusinessEntity
+) -> None:
+    # The outbox rows' dedupe keys embed the event id, and on PostgreSQL a
+    # key longer than its column fails the insert.
+    with pytest.raises(InvalidInputError, match="expected 1 to 160 characters"):
+        receive_event(
+            session,
+            event_id="x" * 161,
+            event_type=EventType.PROJECT_CLOSED,
+            key="apollo",
+            actor=ITSM,
+            settings=app.settings,
+        )
+    outcome = receive_event(
+        session,
+        event_id="x" * 160,
+        event_type=EventType.PROJECT_CLOSED,
+        key="apollo",
+        actor=ITSM,
+        settings=app.settings,
+    )
+    session.commit()
+    assert (outcome.event.revoke_count, outcome.event.kept_count) == (3, 1)

@@ -1,0 +1,1 @@
+"""HTTP endpoints that external systems call: the ITSM's lifecycle webhook."""
