@@ -35,6 +35,7 @@ from governance.remediation.models import (
     RemediationKind,
     RemediationStatus,
 )
+from governance.remediation.notifications import Template
 from governance.remediation.service import queue_notification
 from governance.settings import Settings
 
@@ -191,6 +192,7 @@ def start_campaign(
     statement = _due_identities(session, tier=tier, source=source, horizon=horizon)
     rows = session.execute(statement).all()
     owned: list[int] = []
+    reviewers: set[int] = set()
     orphans = 0
     for start in range(0, len(rows), BATCH_SIZE):
         batch = rows[start : start + BATCH_SIZE]
@@ -233,6 +235,8 @@ def start_campaign(
         for row in batch:
             if row.state is IdentityState.OWNED:
                 owned.append(row.id)
+                if row.owner_id is not None:
+                    reviewers.add(row.owner_id)
             else:
                 orphan_ids.append(row.id)
         orphans += len(orphan_ids)
@@ -246,10 +250,14 @@ def start_campaign(
         action="review.opened",
         reason=f"campaign {campaign.id}",
     )
+    _queue_review_requests(
+        session, campaign.id, sorted(reviewers), actor=actor, now=now
+    )
     logger.info(
-        "campaign %s opened: %s reviews, %s of them orphans",
+        "campaign %s opened: %s reviews for %s reviewers, %s of them orphans",
         campaign.id,
         len(rows),
+        len(reviewers),
         orphans,
     )
     return campaign
@@ -286,6 +294,48 @@ def _queue_claim_requests(
             "next_attempt_at": now,
         }
         for identity_id in identity_ids
+    ]
+    session.execute(sa.insert(cast(sa.Table, Remediation.__table__)), rows)
+
+
+def _queue_review_requests(
+    session: Session,
+    campaign_id: int,
+    reviewer_ids: list[int],
+    *,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Queue one `review_request` per reviewer of the campaign, in one insert.
+
+    Like `_queue_claim_requests`, this skips the look-up by dedupe key
+    because the keys name a campaign that this transaction created.
+    """
+    if not reviewer_ids:
+        return
+    emails: dict[int, str] = {}
+    for start in range(0, len(reviewer_ids), 1000):
+        chunk = reviewer_ids[start : start + 1000]
+        found = session.execute(
+            sa.select(Person.id, Person.email).where(Person.id.in_(chunk))
+        ).all()
+        emails.update(dict(found))
+    rows = [
+        {
+            "kind": RemediationKind.NOTIFY,
+            "status": RemediationStatus.PENDING,
+            "dedupe_key": f"campaign:{campaign_id}:request:{reviewer_id}",
+            "identity_id": None,
+            "payload": {
+                "recipient": emails[reviewer_id],
+                "template": Template.REVIEW_REQUEST.value,
+                "context": {"campaign_id": campaign_id, "reviewer_id": reviewer_id},
+            },
+            "reason": Template.REVIEW_REQUEST.value,
+            "requested_by": actor.name,
+            "next_attempt_at": now,
+        }
+        for reviewer_id in reviewer_ids
     ]
     session.execute(sa.insert(cast(sa.Table, Remediation.__table__)), rows)
 
