@@ -361,10 +361,16 @@ def campaign_counts(session: Session, campaign: Campaign) -> CampaignCounts:
         by_status[status] = by_status.get(status, 0) + count
         if decision is not None:
             by_decision[decision] = by_decision.get(decision, 0) + count
+    # Reviews escalated to the security team have no reviewer either, but
+    # they are not orphans.
     orphans = session.scalar(
         sa.select(sa.func.count())
         .select_from(Review)
-        .where(Review.campaign_id == campaign.id, Review.reviewer_id.is_(None))
+        .where(
+            Review.campaign_id == campaign.id,
+            Review.reviewer_id.is_(None),
+            Review.escalation_level == 0,
+        )
     )
     overdue = session.scalar(
         sa.select(sa.func.count())
