@@ -111,6 +111,21 @@ def _due_identities(
     return statement.order_by(Identity.id)
 
 
+def count_due_identities(
+    session: Session,
+    *,
+    tier: RiskTier | None = None,
+    source: str | None = None,
+    horizon: datetime,
+) -> int:
+    """Count the identities `start_campaign` would review with this horizon."""
+    statement = _due_identities(session, tier=tier, source=source, horizon=horizon)
+    return (
+        session.scalar(sa.select(sa.func.count()).select_from(statement.subquery()))
+        or 0
+    )
+
+
 def _entity_labels(session: Session, identity_ids: list[int]) -> dict[int, list[str]]:
     labels: dict[int, list[str]] = {}
     rows = session.execute(
