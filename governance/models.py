@@ -11,6 +11,7 @@ from governance.discovery.models import DiscoveryRun
 from governance.identity.models import Identity
 from governance.person.models import Person
 from governance.remediation.models import Remediation
+from governance.scheduler.models import ScheduledJob
 
 __all__ = [
     "AuditEvent",
@@ -25,5 +26,6 @@ __all__ = [
     "Person",
     "Remediation",
     "Review",
+    "ScheduledJob",
     "Switch",
 ]
