@@ -47,7 +47,7 @@ from governance.remediation.models import (
     RemediationKind,
     RemediationStatus,
 )
-from governance.remediation.notifications import Template
+from governance.remediation.notifications import Template, obsolete_reason
 from governance.remediation.operations import is_paused
 from governance.remediation.service import queue_notification
 from governance.remediation.worker import RetryPolicy, WorkerStats
@@ -86,6 +86,10 @@ class Undeliverable(Exception):
 
 class OutcomeUnknown(Exception):
     """A call that may or may not have taken effect."""
+
+
+class Obsolete(Exception):
+    """A notification that no longer needs sending (its review was decided)."""
 
 
 class RateLimited(Exception):
@@ -213,6 +217,9 @@ class SlackNotifier:
         except Undeliverable as error:
             self._give_up(job, str(error))
             return "undeliverable"
+        except Obsolete as error:
+            self._cancel(job, str(error))
+            return "obsolete"
         except SlackApiError as error:
             code = str(error.response.get("error"))
             self._reschedule(job, f"Slack error {code}", delay=None, unknown=False)
@@ -221,6 +228,7 @@ class SlackNotifier:
         return "sent"
 
     def _prepare(self, job: _Job) -> tuple[str, list[Page]]:
+        self._check_relevant(job)
         spec = spec_for(job.template)
         destination = spec.destination if spec else Destination.RECIPIENT
         direct = destination is Destination.RECIPIENT and job.recipient is not None
@@ -250,6 +258,18 @@ class SlackNotifier:
         for page in pages:
             blocks.check_blocks(page.blocks)
         return channel, pages
+
+    def _check_relevant(self, job: _Job) -> None:
+        """Raise Obsolete when the notification no longer needs sending.
+
+        Checked right before each attempt, so a decision committed a moment
+        earlier suppresses a reminder about it.
+        """
+        with self.steward.session() as session:
+            row = session.get_one(Remediation, job.remediation_id)
+            reason = obsolete_reason(session, row)
+        if reason is not None:
+            raise Obsolete(reason)
 
     def _channel(self, name: str, *, required: bool = False) -> str:
         value: str | None = getattr(self.slack, name)
@@ -462,6 +482,22 @@ class SlackNotifier:
                 error,
                 wait.total_seconds(),
             )
+
+    def _cancel(self, job: _Job, reason: str) -> None:
+        with self.steward.session() as session:
+            row = self._locked_row(session, job)
+            if row is None:
+                return
+            row.status = S.CANCELLED
+            row.stage = None
+            row.outcome = f"not sent: {reason}"
+            row.completed_at = utcnow()
+        logger.info(
+            "notification %s (%s) not sent: %s",
+            job.remediation_id,
+            job.template,
+            reason,
+        )
 
     def _give_up(self, job: _Job, error: str) -> None:
         with self.steward.session() as session:

@@ -10,6 +10,7 @@ Every error the core raises on purpose derives from `StewardError`.
     +-- ConflictError           the action conflicts with the current state
     |   +-- InvalidTransitionError  the lifecycle state machine rejects a change
     +-- AuditChainError         the audit trail failed verification
+    +-- JobFailedError          a scheduled job ended without doing its work
 
 Connector failures have their own tree in `connectors.errors`, rooted at
 `ConnectorError`, so that connectors depend on nothing in the core.
@@ -65,3 +66,7 @@ class AuditChainError(StewardError):
 
 class ConfirmationRequiredError(ConflictError):
     """The action would do mass damage and waits for an explicit confirmation."""
+
+
+class JobFailedError(StewardError):
+    """A scheduled job ended without doing its work; the scheduler records it."""

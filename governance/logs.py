@@ -37,6 +37,8 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
-    # Alembic reports every schema check at INFO; only its warnings matter here.
+    # Alembic reports every schema check and APScheduler every job run at
+    # INFO; only their warnings matter here, and the scheduler logs its own.
     if settings.log_level != "DEBUG":
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -12,6 +12,7 @@ from governance.discovery.models import DiscoveryRun
 from governance.identity.models import Identity
 from governance.person.models import Person
 from governance.remediation.models import Remediation
+from governance.scheduler.models import ScheduledJob
 
 __all__ = [
     "AuditEvent",
@@ -26,6 +27,7 @@ __all__ = [
     "Person",
     "Remediation",
     "Review",
+    "ScheduledJob",
     "SentMessage",
     "Switch",
 ]

@@ -210,6 +210,36 @@ class WebhookSettings(_Section):
         return value
 
 
+class SchedulerSettings(_Section):
+    """Intervals and switches of the scheduled jobs that `steward worker` runs.
+
+    A job is due one interval after the stored start of its last run (see
+    `governance.scheduler.store` for failed and unfinished runs). Inventory
+    syncs take their interval from each connector's
+    `discovery_interval_minutes`.
+    """
+
+    lease_seconds: int = Field(default=60, ge=5)
+    plan_certifications_enabled: bool = True
+    plan_certifications_interval_minutes: PositiveInt = 60
+    # None: the review response period (`review.response_days`).
+    certification_lookahead_days: PositiveInt | None = None
+    send_reminders_enabled: bool = True
+    send_reminders_interval_minutes: PositiveInt = 60
+    escalate_reviews_enabled: bool = True
+    escalate_reviews_interval_minutes: PositiveInt = 60
+    expire_claims_enabled: bool = True
+    expire_claims_interval_minutes: PositiveInt = 60
+    check_scope_reductions_enabled: bool = True
+    check_scope_reductions_interval_minutes: PositiveInt = 60
+    scope_reduction_notice_days: PositiveInt = 3
+    sync_inventory_enabled: bool = True
+    drain_outbox_enabled: bool = True
+    drain_outbox_interval_seconds: float = Field(default=5.0, ge=0.1)
+    audit_head_enabled: bool = True
+    audit_head_interval_minutes: PositiveInt = 1440
+
+
 class ConnectorSettings(BaseModel):
     """One connector instance; its name (the table key) is its identities' source.
 
@@ -259,6 +289,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     server: ServerSettings = ServerSettings()
     webhook: WebhookSettings = WebhookSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
 
     @field_validator("database_url")

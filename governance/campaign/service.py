@@ -35,6 +35,7 @@ from governance.remediation.models import (
     RemediationKind,
     RemediationStatus,
 )
+from governance.remediation.notifications import Template
 from governance.remediation.service import queue_notification
 from governance.settings import Settings
 
@@ -108,6 +109,21 @@ def _due_identities(
     if source is not None:
         statement = statement.where(Identity.source == source)
     return statement.order_by(Identity.id)
+
+
+def count_due_identities(
+    session: Session,
+    *,
+    tier: RiskTier | None = None,
+    source: str | None = None,
+    horizon: datetime,
+) -> int:
+    """Count the identities `start_campaign` would review with this horizon."""
+    statement = _due_identities(session, tier=tier, source=source, horizon=horizon)
+    return (
+        session.scalar(sa.select(sa.func.count()).select_from(statement.subquery()))
+        or 0
+    )
 
 
 def _entity_labels(session: Session, identity_ids: list[int]) -> dict[int, list[str]]:
@@ -191,6 +207,7 @@ def start_campaign(
     statement = _due_identities(session, tier=tier, source=source, horizon=horizon)
     rows = session.execute(statement).all()
     owned: list[int] = []
+    reviewers: set[int] = set()
     orphans = 0
     for start in range(0, len(rows), BATCH_SIZE):
         batch = rows[start : start + BATCH_SIZE]
@@ -233,6 +250,8 @@ def start_campaign(
         for row in batch:
             if row.state is IdentityState.OWNED:
                 owned.append(row.id)
+                if row.owner_id is not None:
+                    reviewers.add(row.owner_id)
             else:
                 orphan_ids.append(row.id)
         orphans += len(orphan_ids)
@@ -246,10 +265,14 @@ def start_campaign(
         action="review.opened",
         reason=f"campaign {campaign.id}",
     )
+    _queue_review_requests(
+        session, campaign.id, sorted(reviewers), actor=actor, now=now
+    )
     logger.info(
-        "campaign %s opened: %s reviews, %s of them orphans",
+        "campaign %s opened: %s reviews for %s reviewers, %s of them orphans",
         campaign.id,
         len(rows),
+        len(reviewers),
         orphans,
     )
     return campaign
@@ -290,6 +313,48 @@ def _queue_claim_requests(
     session.execute(sa.insert(cast(sa.Table, Remediation.__table__)), rows)
 
 
+def _queue_review_requests(
+    session: Session,
+    campaign_id: int,
+    reviewer_ids: list[int],
+    *,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Queue one `review_request` per reviewer of the campaign, in one insert.
+
+    Like `_queue_claim_requests`, this skips the look-up by dedupe key
+    because the keys name a campaign that this transaction created.
+    """
+    if not reviewer_ids:
+        return
+    emails: dict[int, str] = {}
+    for start in range(0, len(reviewer_ids), 1000):
+        chunk = reviewer_ids[start : start + 1000]
+        found = session.execute(
+            sa.select(Person.id, Person.email).where(Person.id.in_(chunk))
+        ).all()
+        emails.update(dict(found))
+    rows = [
+        {
+            "kind": RemediationKind.NOTIFY,
+            "status": RemediationStatus.PENDING,
+            "dedupe_key": f"campaign:{campaign_id}:request:{reviewer_id}",
+            "identity_id": None,
+            "payload": {
+                "recipient": emails[reviewer_id],
+                "template": Template.REVIEW_REQUEST.value,
+                "context": {"campaign_id": campaign_id, "reviewer_id": reviewer_id},
+            },
+            "reason": Template.REVIEW_REQUEST.value,
+            "requested_by": actor.name,
+            "next_attempt_at": now,
+        }
+        for reviewer_id in reviewer_ids
+    ]
+    session.execute(sa.insert(cast(sa.Table, Remediation.__table__)), rows)
+
+
 def _default_name(now: datetime, tier: RiskTier | None, source: str | None) -> str:
     parts = [f"{now:%Y-%m-%d}", tier.value if tier else "all tiers"]
     if source:
@@ -311,10 +376,16 @@ def campaign_counts(session: Session, campaign: Campaign) -> CampaignCounts:
         by_status[status] = by_status.get(status, 0) + count
         if decision is not None:
             by_decision[decision] = by_decision.get(decision, 0) + count
+    # Reviews escalated to the security team have no reviewer either, but
+    # they are not orphans.
     orphans = session.scalar(
         sa.select(sa.func.count())
         .select_from(Review)
-        .where(Review.campaign_id == campaign.id, Review.reviewer_id.is_(None))
+        .where(
+            Review.campaign_id == campaign.id,
+            Review.reviewer_id.is_(None),
+            Review.escalation_level == 0,
+        )
     )
     overdue = session.scalar(
         sa.select(sa.func.count())

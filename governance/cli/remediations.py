@@ -11,6 +11,7 @@ from types import FrameType
 import click
 from sqlalchemy.orm import Session
 
+from bot.drainers import slack_drainers
 from governance.audit.service import Actor
 from governance.cli.context import CliContext, echo_table, pass_context
 from governance.remediation.models import Remediation, RemediationStatus
@@ -24,7 +25,8 @@ from governance.remediation.operations import (
     retry,
     set_paused,
 )
-from governance.remediation.runner import default_worker_id, load_revokers, run_worker
+from governance.remediation.runner import default_worker_id, load_revokers
+from governance.scheduler.process import run_worker
 from governance.settings import Settings
 
 actor_option = click.option(
@@ -167,20 +169,18 @@ def resume(state: CliContext, reason: str, actor: str | None) -> None:
 
 
 @click.command()
-@click.option("--once", is_flag=True, help="Run one pass and exit.")
+@click.option("--once", is_flag=True, help="Run every due job once and exit.")
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.1),
-    default=5.0,
-    show_default=True,
-    help="Seconds between passes.",
+    help="Seconds between outbox passes; default "
+    "scheduler.drain_outbox_interval_seconds (5).",
 )
 @click.option(
     "--lease-seconds",
     type=click.IntRange(min=5),
-    default=60,
-    show_default=True,
-    help="Lease period; another worker takes over this long after a holder dies.",
+    help="Lease period in seconds; another worker takes over this long after a "
+    "holder dies. Default scheduler.lease_seconds (60).",
 )
 @click.option(
     "--lock-seconds",
@@ -194,11 +194,15 @@ def resume(state: CliContext, reason: str, actor: str | None) -> None:
 def worker(
     state: CliContext,
     once: bool,
-    interval: float,
-    lease_seconds: int,
+    interval: float | None,
+    lease_seconds: int | None,
     lock_seconds: int,
 ) -> None:
-    """Run the background work; only the holder of the database lease works."""
+    """Run the scheduled jobs and the outbox until stopped (SIGTERM or Ctrl-C).
+
+    Only the holder of the database lease works; other workers wait and take
+    over when the holder stops.
+    """
     connectors, lookup = load_revokers(state.app)
     stop = threading.Event()
 
@@ -208,16 +212,20 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        run_worker(
+        results = run_worker(
             state.app,
             lookup,
             worker_id=default_worker_id(),
             stop=stop,
             interval=interval,
-            lease_ttl=timedelta(seconds=lease_seconds),
+            lease_ttl=timedelta(seconds=lease_seconds) if lease_seconds else None,
             lock_period=timedelta(seconds=lock_seconds),
             once=once,
+            drainers=slack_drainers(state.app, worker_id=default_worker_id()),
         )
     finally:
         for connector in connectors.values():
             connector.close()
+    for result in results:
+        detail = result.error or f"count {result.count}"
+        click.echo(f"{result.job_id}: {result.status.value} ({detail})")

@@ -32,6 +32,13 @@ Context keys by template:
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from governance.campaign.models import Campaign, CampaignStatus, Review, ReviewStatus
+from governance.remediation.models import Remediation
 
 
 class Template(StrEnum):
@@ -53,3 +60,68 @@ class Template(StrEnum):
     TICKET_FAILED = "ticket_failed"
     DELIVERY_FAILED = "delivery_failed"
     AUDIT_HEAD = "audit_head"
+
+
+def obsolete_reason(session: Session, remediation: Remediation) -> str | None:
+    """Return why a queued notification no longer needs sending, or None.
+
+    A notifier calls this in the transaction that marks the row sent, so a
+    decision committed a moment earlier suppresses the message. Review
+    requests and reminders are obsolete once their campaign is closed or the
+    reviewer has no pending review left in it. An escalation notice is
+    obsolete once its review is no longer pending, was reassigned again, or
+    its campaign is closed. Every other template returns None.
+    """
+    template = remediation.payload.get("template")
+    context = remediation.payload.get("context") or {}
+    if template in (Template.REVIEW_REQUEST, Template.REVIEW_REMINDER):
+        return _reviewer_obsolete(session, context)
+    if template == Template.REVIEW_ESCALATED:
+        return _escalation_obsolete(session, context)
+    return None
+
+
+def _closed_campaign(session: Session, campaign_id: Any) -> str | None:
+    campaign = session.get(Campaign, campaign_id) if campaign_id else None
+    if campaign is None:
+        return f"campaign {campaign_id} not found"
+    if campaign.status is CampaignStatus.CLOSED:
+        return f"campaign {campaign.id} is closed"
+    return None
+
+
+def _reviewer_obsolete(session: Session, context: dict[str, Any]) -> str | None:
+    campaign_id = context.get("campaign_id")
+    reviewer_id = context.get("reviewer_id")
+    closed = _closed_campaign(session, campaign_id)
+    if closed is not None:
+        return closed
+    pending = session.scalar(
+        sa.select(Review.id)
+        .where(
+            Review.campaign_id == campaign_id,
+            Review.reviewer_id == reviewer_id,
+            Review.status == ReviewStatus.PENDING,
+        )
+        .limit(1)
+    )
+    if pending is None:
+        return (
+            f"person {reviewer_id} has no pending review left in campaign {campaign_id}"
+        )
+    return None
+
+
+def _escalation_obsolete(session: Session, context: dict[str, Any]) -> str | None:
+    closed = _closed_campaign(session, context.get("campaign_id"))
+    if closed is not None:
+        return closed
+    review_id = context.get("review_id")
+    review = session.get(Review, review_id) if review_id else None
+    if review is None:
+        return f"review {review_id} not found"
+    if review.status is not ReviewStatus.PENDING:
+        return f"review {review.id} is {review.status.value}"
+    if review.reviewer_id != context.get("to_person_id"):
+        return f"review {review.id} was reassigned again"
+    return None

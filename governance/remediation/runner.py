@@ -1,22 +1,22 @@
-"""The worker loop: hold the scheduler lease, drain the outbox, repeat."""
+"""Parts shared by every worker process: the lease name, its id and its revokers.
+
+The loop itself is `governance.scheduler.process.run_worker`.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
-import threading
-from collections.abc import Callable
-from datetime import timedelta
 
 from connectors.registry import Connector, build_connectors
 from governance.app import Steward
-from governance.control.lease import acquire, release
 from governance.discovery.runner import selected_instances
-from governance.remediation.worker import RemediationWorker, RevokerLookup, WorkerStats
+from governance.remediation.worker import RevokerLookup
 
 logger = logging.getLogger(__name__)
 
+# The database lease whose holder runs the scheduled jobs and drains the outbox.
 SCHEDULER_LEASE = "scheduler"
 
 
@@ -29,54 +29,3 @@ def load_revokers(app: Steward) -> tuple[dict[str, Connector], RevokerLookup]:
     """Start the configured connectors and return them with a look-up by source."""
     connectors = build_connectors(selected_instances(app.settings))
     return connectors, connectors.get
-
-
-def run_worker(
-    app: Steward,
-    revokers: RevokerLookup,
-    *,
-    worker_id: str,
-    stop: threading.Event,
-    interval: float = 5.0,
-    lease_ttl: timedelta = timedelta(seconds=60),
-    lock_period: timedelta = timedelta(minutes=5),
-    once: bool = False,
-    on_pass: Callable[[WorkerStats], None] | None = None,
-) -> None:
-    """Drain the outbox while this process holds the scheduler lease.
-
-    Only the lease holder works, however many processes share the database; a
-    process that finds the lease held waits and tries again every `interval`
-    seconds, and takes over once the holder stops renewing it. A row taken
-    by a worker that died is taken again `lock_period` after it was taken.
-    """
-    worker = RemediationWorker(
-        app, revokers, worker_id=worker_id, lock_period=lock_period
-    )
-    holding = False
-    logger.info("worker %s started", worker_id)
-    try:
-        while not stop.is_set():
-            with app.session() as session:
-                now_holding = acquire(session, SCHEDULER_LEASE, worker_id, lease_ttl)
-            if now_holding != holding:
-                logger.info(
-                    "worker %s %s the scheduler lease",
-                    worker_id,
-                    "holds" if now_holding else "does not hold",
-                )
-                holding = now_holding
-            if holding:
-                stats = worker.run_once()
-                if stats.taken:
-                    logger.info("worker %s: %s", worker_id, stats.outcomes)
-                if on_pass is not None:
-                    on_pass(stats)
-            if once:
-                break
-            stop.wait(interval)
-    finally:
-        if holding:
-            with app.session() as session:
-                release(session, SCHEDULER_LEASE, worker_id)
-        logger.info("worker %s stopped", worker_id)

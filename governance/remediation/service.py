@@ -6,8 +6,10 @@ the remediation worker after the transaction that wrote it commits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -210,3 +212,58 @@ def queue_notification(
     session.add(notification)
     session.flush()
     return notification
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A message to queue: `recipient` is an email, or None for the security team."""
+
+    dedupe_key: str
+    recipient: str | None
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    identity_id: int | None = None
+
+
+def queue_notifications(
+    session: Session, notifications: Sequence[Notification], *, actor: Actor
+) -> int:
+    """Queue many messages with one look-up and one insert; return how many are new.
+
+    A message whose dedupe key was queued before is skipped, so a re-run of
+    the job that queues them adds nothing. Two transactions inserting the
+    same key concurrently fail on the unique key, and the later one rolls back.
+    """
+    by_key = {item.dedupe_key: item for item in notifications}
+    keys = list(by_key)
+    existing: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        existing.update(
+            session.scalars(
+                sa.select(Remediation.dedupe_key).where(
+                    Remediation.dedupe_key.in_(keys[start : start + 1000])
+                )
+            )
+        )
+    now = utcnow()
+    rows = [
+        {
+            "kind": RemediationKind.NOTIFY,
+            "status": RemediationStatus.PENDING,
+            "dedupe_key": key,
+            "identity_id": item.identity_id,
+            "payload": {
+                "recipient": item.recipient,
+                "template": item.template,
+                "context": item.context,
+            },
+            "reason": item.template,
+            "requested_by": actor.name,
+            "next_attempt_at": now,
+        }
+        for key, item in by_key.items()
+        if key not in existing
+    ]
+    if rows:
+        session.execute(sa.insert(cast(sa.Table, Remediation.__table__)), rows)
+    return len(rows)

@@ -214,3 +214,12 @@ def test_server_error_retried_with_history_check(bot: Bot, slack_api: SlackApi) 
         assert notifier.run_once().outcomes == {"sent": 1}
     assert len(slack_api.messages) == 1
     assert _row(bot.steward, row_id).attempts == 2
+
+
+def test_obsolete_request_not_sent(bot: Bot, slack_api: SlackApi) -> None:
+    row_id = _queue(bot.steward, "owner@example.com", template="review_request")
+    assert _notifier(bot).run_once().outcomes == {"obsolete": 1}
+    assert slack_api.messages == []
+    row = _row(bot.steward, row_id)
+    assert row.status is RemediationStatus.CANCELLED
+    assert row.outcome == "not sent: campaign 3 not found"

@@ -121,10 +121,25 @@ def test_campaign_selects_due_identities(
     )
     counts = campaign_counts(session, campaign)
     assert (counts.total, counts.pending, counts.orphans) == (4, 4, 1)
-    claim_requests = session.scalars(
-        sa.select(Remediation).where(Remediation.kind == RemediationKind.NOTIFY)
+    messages = session.scalars(
+        sa.select(Remediation)
+        .where(Remediation.kind == RemediationKind.NOTIFY)
+        .order_by(Remediation.id)
     ).all()
-    assert [r.payload["template"] for r in claim_requests] == ["orphan_claim"]
+    templates = [message.payload["template"] for message in messages]
+    assert sorted(templates) == ["orphan_claim", "review_request", "review_request"]
+    # One request per reviewer, however many reviews each has (alice has two).
+    requests = {
+        message.payload["recipient"]: message.payload["context"]
+        for message in messages
+        if message.payload["template"] == "review_request"
+    }
+    alice = inventory["due"].owner_id
+    bob = inventory["other_source"].owner_id
+    assert requests == {
+        "alice@example.com": {"campaign_id": campaign.id, "reviewer_id": alice},
+        "bob@example.com": {"campaign_id": campaign.id, "reviewer_id": bob},
+    }
 
     # An identity in an open review is not added to a second campaign.
     second = start_campaign(session, actor=ADMIN, settings=app.settings)
