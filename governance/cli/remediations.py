@@ -24,7 +24,13 @@ from governance.remediation.operations import (
     retry,
     set_paused,
 )
-from governance.remediation.runner import default_worker_id, load_revokers, run_worker
+from governance.remediation.runner import (
+    build_workers,
+    default_worker_id,
+    load_revokers,
+    run_worker,
+)
+from governance.remediation.tickets import SharedTicketClient
 from governance.settings import Settings
 
 actor_option = click.option(
@@ -198,8 +204,21 @@ def worker(
     lease_seconds: int,
     lock_seconds: int,
 ) -> None:
-    """Run the background work; only the holder of the database lease works."""
+    """Run the background work; only the holder of the database lease works.
+
+    Each pass carries out due revocations, opens Jira tickets and keeps them
+    in step with their remediations.
+    """
     connectors, lookup = load_revokers(state.app)
+    ticket_clients = SharedTicketClient(state.settings.jira)
+    worker_id = default_worker_id()
+    workers = build_workers(
+        state.app,
+        lookup,
+        ticket_clients,
+        worker_id=worker_id,
+        lock_period=timedelta(seconds=lock_seconds),
+    )
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -210,14 +229,14 @@ def worker(
     try:
         run_worker(
             state.app,
-            lookup,
-            worker_id=default_worker_id(),
+            workers,
+            worker_id=worker_id,
             stop=stop,
             interval=interval,
             lease_ttl=timedelta(seconds=lease_seconds),
-            lock_period=timedelta(seconds=lock_seconds),
             once=once,
         )
     finally:
+        ticket_clients.close()
         for connector in connectors.values():
             connector.close()

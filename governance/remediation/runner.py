@@ -1,4 +1,9 @@
-"""The worker loop: hold the scheduler lease, drain the outbox, repeat."""
+"""The worker loop: hold the scheduler lease, drain the outbox, repeat.
+
+One pass runs the revocation worker, the ticket worker and the Jira sync, in
+that order, so a revocation verified in a pass has its ticket closed in the
+same pass when the ticket exists.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,16 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Protocol
 
 from connectors.registry import Connector, build_connectors
 from governance.app import Steward
 from governance.control.lease import acquire, release
 from governance.discovery.runner import selected_instances
+from governance.remediation.ticket_sync import TicketSync
+from governance.remediation.tickets import ClientFactory, TicketWorker
 from governance.remediation.worker import RemediationWorker, RevokerLookup, WorkerStats
 
 logger = logging.getLogger(__name__)
@@ -31,28 +39,59 @@ def load_revokers(app: Steward) -> tuple[dict[str, Connector], RevokerLookup]:
     return connectors, connectors.get
 
 
-def run_worker(
+class PassWorker(Protocol):
+    """A worker the loop runs: one pass per call, self-contained."""
+
+    def run_once(self) -> WorkerStats:
+        """Carry out the due work once and return what happened."""
+        ...
+
+
+def build_workers(
     app: Steward,
     revokers: RevokerLookup,
+    ticket_clients: ClientFactory,
+    *,
+    worker_id: str,
+    lock_period: timedelta = timedelta(minutes=5),
+) -> list[PassWorker]:
+    """Return the revocation worker, the ticket worker and the Jira sync."""
+    return [
+        RemediationWorker(app, revokers, worker_id=worker_id, lock_period=lock_period),
+        TicketWorker(app, ticket_clients, worker_id=worker_id, lock_period=lock_period),
+        TicketSync(app, ticket_clients, worker_id=worker_id, lock_period=lock_period),
+    ]
+
+
+def _run_pass(workers: Sequence[PassWorker]) -> WorkerStats:
+    total = WorkerStats()
+    for worker in workers:
+        stats = worker.run_once()
+        total.taken += stats.taken
+        for outcome, count in stats.outcomes.items():
+            total.outcomes[outcome] = total.outcomes.get(outcome, 0) + count
+    return total
+
+
+def run_worker(
+    app: Steward,
+    workers: Sequence[PassWorker],
     *,
     worker_id: str,
     stop: threading.Event,
     interval: float = 5.0,
     lease_ttl: timedelta = timedelta(seconds=60),
-    lock_period: timedelta = timedelta(minutes=5),
     once: bool = False,
     on_pass: Callable[[WorkerStats], None] | None = None,
 ) -> None:
-    """Drain the outbox while this process holds the scheduler lease.
+    """Run every worker in turn while this process holds the scheduler lease.
 
     Only the lease holder works, however many processes share the database; a
     process that finds the lease held waits and tries again every `interval`
     seconds, and takes over once the holder stops renewing it. A row taken
-    by a worker that died is taken again `lock_period` after it was taken.
+    by a worker that died is taken again once its lock period has passed.
+    `on_pass` receives the counts of each pass, summed over the workers.
     """
-    worker = RemediationWorker(
-        app, revokers, worker_id=worker_id, lock_period=lock_period
-    )
     holding = False
     logger.info("worker %s started", worker_id)
     try:
@@ -67,7 +106,7 @@ def run_worker(
                 )
                 holding = now_holding
             if holding:
-                stats = worker.run_once()
+                stats = _run_pass(workers)
                 if stats.taken:
                     logger.info("worker %s: %s", worker_id, stats.outcomes)
                 if on_pass is not None:
