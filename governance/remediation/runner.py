@@ -20,7 +20,7 @@ from governance.app import Steward
 from governance.control.lease import acquire, release
 from governance.discovery.runner import selected_instances
 from governance.remediation.ticket_sync import TicketSync
-from governance.remediation.tickets import ClientFactory, TicketWorker
+from governance.remediation.tickets import ClientFactory, Throttle, TicketWorker
 from governance.remediation.worker import RemediationWorker, RevokerLookup, WorkerStats
 
 logger = logging.getLogger(__name__)
@@ -55,11 +55,27 @@ def build_workers(
     worker_id: str,
     lock_period: timedelta = timedelta(minutes=5),
 ) -> list[PassWorker]:
-    """Return the revocation worker, the ticket worker and the Jira sync."""
+    """Return the revocation worker, the ticket worker and the Jira sync.
+
+    The two Jira workers share one throttle, so a 429 pauses both.
+    """
+    throttle = Throttle()
     return [
         RemediationWorker(app, revokers, worker_id=worker_id, lock_period=lock_period),
-        TicketWorker(app, ticket_clients, worker_id=worker_id, lock_period=lock_period),
-        TicketSync(app, ticket_clients, worker_id=worker_id, lock_period=lock_period),
+        TicketWorker(
+            app,
+            ticket_clients,
+            worker_id=worker_id,
+            lock_period=lock_period,
+            throttle=throttle,
+        ),
+        TicketSync(
+            app,
+            ticket_clients,
+            worker_id=worker_id,
+            lock_period=lock_period,
+            throttle=throttle,
+        ),
     ]
 
 

@@ -38,15 +38,18 @@ _SUMMARY_BY_KIND = {
     RemediationKind.SCOPE_REDUCTION: "Reduce the scope of NHI {name} ({source})",
 }
 
+_MANUAL_REVOKE_CLOSING = (
+    "Revoke the credential at the system that issued it, then move this "
+    "ticket to a done status: Steward then records the revocation."
+)
 _CLOSING_BY_KIND = {
     RemediationKind.REVOKE: (
         "Steward revokes the credential and verifies that it is gone. It "
-        "comments here and closes this ticket once the revocation is verified."
+        "comments here and closes this ticket once the revocation is verified. "
+        "When no connector can revoke it, revoke it at the system that issued "
+        "it and move this ticket to a done status."
     ),
-    RemediationKind.MANUAL_REVOKE: (
-        "Revoke the credential at the system that issued it, then move this "
-        "ticket to a done status: Steward then records the revocation."
-    ),
+    RemediationKind.MANUAL_REVOKE: _MANUAL_REVOKE_CLOSING,
     RemediationKind.SCOPE_REDUCTION: (
         "Reduce the identity's permissions to what it needs, then move this "
         "ticket to a done status: Steward then certifies the identity again."
@@ -143,6 +146,16 @@ def _decision_lines(session: Session, remediation: Remediation) -> list[str]:
     return lines
 
 
+def _closing(remediation: Remediation) -> str:
+    # A revocation that no connector could carry out is open for people.
+    if (
+        remediation.kind is RemediationKind.REVOKE
+        and remediation.status is RemediationStatus.OPEN
+    ):
+        return _MANUAL_REVOKE_CLOSING
+    return _CLOSING_BY_KIND.get(remediation.kind, "")
+
+
 def draft(session: Session, remediation: Remediation) -> TicketDraft:
     """Return the ticket recording `remediation`, from the rows as they are now."""
     identity = (
@@ -159,7 +172,7 @@ def draft(session: Session, remediation: Remediation) -> TicketDraft:
         "*Decision*",
         *_decision_lines(session, remediation),
         "",
-        _CLOSING_BY_KIND.get(remediation.kind, ""),
+        _closing(remediation),
     ]
     description = "\n".join(parts)
     if len(description) > DESCRIPTION_LIMIT:
@@ -187,8 +200,10 @@ def verified_comment(remediation: Remediation) -> str:
         what = "the credential was already gone when Steward checked"
     elif remediation.kind is RemediationKind.SCOPE_REDUCTION:
         what = "the scope reduction was confirmed and the identity certified"
-    else:
+    elif remediation.stage == "revoked":
         what = "the revocation is verified"
+    else:
+        what = "the revocation was confirmed"
     lines = [f"Steward closed remediation {remediation.id}: {what}."]
     if remediation.outcome:
         lines.append(f"Outcome: {_wiki(remediation.outcome)}")

@@ -97,7 +97,7 @@ class TicketSync(TicketJobs):
         jobs = self._claim()
         stats.taken = len(jobs)
         for index, job in enumerate(jobs):
-            if self._throttled():
+            if self.throttle.active():
                 rest = [
                     (item.ticket_id, item.previous_status, STAGE_CREATED)
                     for item in jobs[index:]

@@ -91,7 +91,7 @@ def jira_config(settings: JiraSettings) -> JiraConfig:
 
 
 class SharedTicketClient:
-    """Builds the Jira client on first use and hands the same one to every job.
+    """A factory of one Jira client, built on first use and shared by every job.
 
     The owner calls `close()` when the process stops.
     """
@@ -115,6 +115,20 @@ class SharedTicketClient:
             self._client = None
 
 
+@dataclass
+class Throttle:
+    """The time until which Jira asked Steward to send nothing (Retry-After).
+
+    Share one between the ticket worker and the sync, so that a 429 seen by
+    one pauses both.
+    """
+
+    until: datetime | None = None
+
+    def active(self) -> bool:
+        return self.until is not None and utcnow() < self.until
+
+
 class TicketJobs:
     """Shared base of the ticket worker and the ticket sync: the client, the
     lock, backoff, throttling and failure reports."""
@@ -131,6 +145,7 @@ class TicketJobs:
         lock_period: timedelta = timedelta(minutes=5),
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.app = app
         self.client_factory = client_factory
@@ -140,7 +155,7 @@ class TicketJobs:
         self.retry = retry or RetryPolicy()
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.actor = Actor.system(self.actor_name)
-        self.throttled_until: datetime | None = None
+        self.throttle = throttle or Throttle()
 
     def _client(self) -> TicketSystem:
         return self.client_factory()
@@ -149,15 +164,12 @@ class TicketJobs:
         if is_paused(session):
             logger.info("remediation is paused; no ticket taken")
             return False
-        if self._throttled():
+        if self.throttle.active():
             logger.info(
-                "Jira throttled Steward until %s; no ticket taken", self.throttled_until
+                "Jira throttled Steward until %s; no ticket taken", self.throttle.until
             )
             return False
         return True
-
-    def _throttled(self) -> bool:
-        return self.throttled_until is not None and utcnow() < self.throttled_until
 
     def _lock(self, ticket: Remediation, now: datetime) -> None:
         ticket.status = S.IN_PROGRESS
@@ -193,7 +205,7 @@ class TicketJobs:
                     continue
                 ticket.status = status
                 ticket.stage = stage
-                ticket.next_attempt_at = self.throttled_until
+                ticket.next_attempt_at = self.throttle.until
                 stats.count("deferred")
 
     def _retry_or_fail(
@@ -217,7 +229,7 @@ class TicketJobs:
                 if error.retry_after is not None
                 else self.retry.delay(ticket.attempts + 1, self.rng)
             )
-            self.throttled_until = now + delay
+            self.throttle.until = now + delay
             ticket.status = waiting
             ticket.next_attempt_at = now + delay
             logger.warning(
@@ -376,7 +388,7 @@ class TicketWorker(TicketJobs):
         jobs = self._claim()
         stats.taken = len(jobs)
         for index, job in enumerate(jobs):
-            if self._throttled():
+            if self.throttle.active():
                 rest = [
                     (item.ticket_id, item.previous_status, item.previous_stage)
                     for item in jobs[index:]

@@ -215,6 +215,9 @@ def test_manual_revocation_confirmed_by_done_status(
     assert session.get_one(Remediation, remediation.id).status is S.OPEN
     reread(session)
 
+    description = jira_api.issues["SEC-1"].fields["description"]
+    assert "Revoke the credential at the system that issued it" in description
+
     sync = ticket_sync(app, clients)
     assert sync.run_once().outcomes == {"waiting": 1}
     jira_api.set_status("SEC-1", "Closed")
@@ -224,7 +227,8 @@ def test_manual_revocation_confirmed_by_done_status(
     reread(session)
     assert session.get_one(Remediation, remediation.id).status is S.SUCCEEDED
     assert session.get_one(Identity, identity_id).state is IdentityState.REVOKED
-    assert len(jira_api.issues["SEC-1"].comments) == 1
+    (comment,) = jira_api.issues["SEC-1"].comments
+    assert "the revocation was confirmed" in comment["body"]
 
 
 def test_cancelled_remediation_commented_not_closed(
@@ -288,3 +292,39 @@ def test_worker_pass_revokes_and_closes_ticket(
     reread(session)
     assert session.get_one(Remediation, remediation.id).ticket_key == "SEC-1"
     assert ticket_of(session, remediation.id).status is S.SUCCEEDED
+
+
+def test_rate_limit_pauses_both_jira_workers(
+    app: Steward, session: Session, jira_api: JiraStandIn, clients: SharedTicketClient
+) -> None:
+    first = queue(session, make_identity(session, external_id="acc-1"))
+    ticket_worker(app, clients).run_once()
+    revoke(app, "acc-1")
+    second = queue(
+        session, make_identity(session, external_id="acc-2"), approval_required=True
+    )
+    jira_api.fail(
+        "POST", "/rest/api/2/issue", status=429, headers={"Retry-After": "30"}
+    )
+    workers = build_workers(app, {}.get, clients, worker_id="w1")
+
+    start = utcnow()
+    passes: list[WorkerStats] = []
+    for offset in (0, 31):
+        with time_machine.travel(start + timedelta(seconds=offset), tick=False):
+            run_worker(
+                app,
+                workers,
+                worker_id="w1",
+                stop=threading.Event(),
+                once=True,
+                on_pass=passes.append,
+            )
+
+    # The sync sent nothing while the ticket worker was throttled.
+    assert passes[0].outcomes == {"throttled": 1}
+    assert passes[1].outcomes == {"created": 1, "closed": 1}
+    assert len(jira_api.calls_to("POST", COMMENT_PATH)) == 1
+    reread(session)
+    assert ticket_of(session, first.id).status is S.SUCCEEDED
+    assert ticket_of(session, second.id).ticket_key == "SEC-2"

@@ -480,3 +480,20 @@ def test_without_jira_tickets_wait(
         assert reason[:40] in listing.output
     finally:
         app.close()
+
+
+def test_description_escapes_wiki_markup(
+    app: Steward, session: Session, jira_api: JiraStandIn, clients: SharedTicketClient
+) -> None:
+    name = "deploy [click|https://evil.example] {code} !img.png!"
+    remediation = queue(session, make_identity(session, name=name))
+    ticket_worker(app, clients).run_once()
+
+    reread(session)
+    key = str(ticket_of(session, remediation.id).ticket_key)
+    fields = jira_api.issues[key].fields
+    assert fields["summary"] == f"Revoke NHI {name} (vault-main)"
+    assert (
+        r"* Name: deploy \[click\|https://evil.example\] \{code\} \!img.png\!"
+        in fields["description"]
+    )
