@@ -2,7 +2,9 @@
 
     ConnectorError
     +-- ConnectorUnavailableError   unreachable, timed out, sealed or failing
-    |                               on its side; retryable
+    |   |                           on its side; retryable
+    |   +-- ConnectorOutcomeUnknownError  the request was sent but no response
+    |                                     arrived, so it may have taken effect
     +-- ConnectorRateLimitedError   throttled; retry after `retry_after` seconds
     +-- ConnectorAuthError          Steward's own credentials were rejected
     +-- ConnectorPermissionError    Steward lacks a permission the call needs
@@ -15,6 +17,8 @@ its tests prove the mapping is complete.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 
 class ConnectorError(Exception):
@@ -31,6 +35,15 @@ class ConnectorUnavailableError(ConnectorError):
     """The system is unreachable, timed out, sealed or failing on its side."""
 
     retryable = True
+
+
+class ConnectorOutcomeUnknownError(ConnectorUnavailableError):
+    """The request was sent, but no response arrived (a read timeout, a
+    connection dropped mid-response), so the system may have carried it out.
+
+    A caller that creates objects must look for the object before sending
+    the request again.
+    """
 
 
 class ConnectorRateLimitedError(ConnectorError):
@@ -62,7 +75,21 @@ class ConnectorNotFoundError(ConnectorError):
 
 
 class ConnectorRequestError(ConnectorError):
-    """The system rejected the request as invalid."""
+    """The system rejected the request as invalid.
+
+    `field_errors` maps each rejected field to the system's message about it,
+    when the system names fields.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str | None = None,
+        field_errors: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, connector=connector)
+        self.field_errors: dict[str, str] = dict(field_errors or {})
 
 
 class ConnectorConfigError(ConnectorError):

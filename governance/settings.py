@@ -22,6 +22,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -240,6 +241,124 @@ class SchedulerSettings(_Section):
     audit_head_interval_minutes: PositiveInt = 1440
 
 
+_JIRA_PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# Fields Steward fills on every ticket, which jira.extra_fields may not set.
+JIRA_RESERVED_FIELDS = frozenset(
+    {"project", "issuetype", "summary", "description", "labels"}
+)
+
+
+class JiraSettings(_Section):
+    """The Jira project where every remediation is recorded as a ticket.
+
+    Jira is optional: without `url`, or with `enabled` false, tickets wait in
+    the outbox. Authentication is basic (`user`, an Atlassian account's email
+    on Jira Cloud, with `api_token`) or a Data Center personal access token,
+    sent as a bearer token.
+    """
+
+    enabled: bool = True
+    url: str | None = None
+    user: str | None = None
+    api_token: SecretStr | None = None
+    personal_access_token: SecretStr | None = None
+    project: str | None = None
+    issue_type: str = Field(default="Task", min_length=1)
+    labels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["steward"])
+    extra_fields: dict[str, Any] = Field(default_factory=dict)
+    done_transition: str = Field(default="Done", min_length=1)
+    done_statuses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["Done", "Closed", "Resolved"], min_length=1
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0.0, le=600.0)
+    poll_interval_minutes: PositiveInt = 15
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"expected an http:// or https:// address, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("project")
+    @classmethod
+    def _check_project(cls, value: str | None) -> str | None:
+        if value is not None and not _JIRA_PROJECT_KEY.match(value):
+            raise ValueError(
+                f"expected a project key like SEC (capital letters, digits, _), "
+                f"got {value!r}"
+            )
+        return value
+
+    @field_validator("labels", "done_statuses", mode="before")
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: list[str]) -> list[str]:
+        for label in value:
+            if not label or any(character.isspace() for character in label):
+                raise ValueError(f"a Jira label cannot contain spaces: {label!r}")
+        return value
+
+    @field_validator("extra_fields")
+    @classmethod
+    def _check_extra_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        reserved = sorted(JIRA_RESERVED_FIELDS & set(value))
+        if reserved:
+            raise ValueError(
+                f"Steward sets {', '.join(reserved)} itself; remove them from "
+                "jira.extra_fields"
+            )
+        return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"CA bundle not found: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_complete(self) -> JiraSettings:
+        if self.url is None:
+            return self
+        if self.project is None:
+            raise ValueError("jira.url is set but jira.project is not")
+        basic = self.user is not None or self.api_token is not None
+        if basic and self.personal_access_token is not None:
+            raise ValueError(
+                "set either jira.user and jira.api_token, or "
+                "jira.personal_access_token, not both"
+            )
+        if basic and (self.user is None or self.api_token is None):
+            raise ValueError(
+                "basic authentication needs both jira.user and jira.api_token"
+            )
+        if not basic and self.personal_access_token is None:
+            raise ValueError(
+                "jira.url is set without credentials: set jira.user and "
+                "jira.api_token, or jira.personal_access_token"
+            )
+        if self.ca_bundle is not None and not self.verify_tls:
+            raise ValueError("jira.ca_bundle is set but jira.verify_tls is false")
+        return self
+
+    def unavailable_reason(self) -> str | None:
+        """Return why tickets cannot be sent now, or None when Jira is usable."""
+        if self.url is None:
+            return "Jira is not configured"
+        if not self.enabled:
+            return "Jira is disabled (jira.enabled is false)"
+        return None
+
+
 class ConnectorSettings(BaseModel):
     """One connector instance; its name (the table key) is its identities' source.
 
@@ -290,6 +409,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     webhook: WebhookSettings = WebhookSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    jira: JiraSettings = JiraSettings()
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
 
     @field_validator("database_url")

@@ -18,6 +18,7 @@ from governance.cli.discover import discover, health
 from governance.cli.events import event
 from governance.cli.imports import import_group
 from governance.cli.inspect import config, nhi
+from governance.cli.jira import jira
 from governance.cli.ownership import claim, owner
 from governance.cli.remediations import remediation, worker
 from governance.cli.report import report
@@ -87,6 +88,7 @@ cli.add_command(review)
 cli.add_command(remediation)
 cli.add_command(worker)
 cli.add_command(quickstart)
+cli.add_command(jira)
 
 
 def main() -> None:

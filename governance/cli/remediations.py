@@ -25,7 +25,12 @@ from governance.remediation.operations import (
     retry,
     set_paused,
 )
-from governance.remediation.runner import default_worker_id, load_revokers
+from governance.remediation.runner import (
+    default_worker_id,
+    load_revokers,
+    ticket_drainers,
+)
+from governance.remediation.tickets import SharedTicketClient
 from governance.scheduler.process import run_worker
 from governance.settings import Settings
 
@@ -201,9 +206,22 @@ def worker(
     """Run the scheduled jobs and the outbox until stopped (SIGTERM or Ctrl-C).
 
     Only the holder of the database lease works; other workers wait and take
-    over when the holder stops.
+    over when the holder stops. Each outbox pass carries out due
+    revocations, opens Jira tickets, keeps them in step with their
+    remediations and sends Slack messages.
     """
     connectors, lookup = load_revokers(state.app)
+    ticket_clients = SharedTicketClient(state.settings.jira)
+    worker_id = default_worker_id()
+    drainers = [
+        *ticket_drainers(
+            state.app,
+            ticket_clients,
+            worker_id=worker_id,
+            lock_period=timedelta(seconds=lock_seconds),
+        ),
+        *slack_drainers(state.app, worker_id=worker_id),
+    ]
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -215,15 +233,16 @@ def worker(
         results = run_worker(
             state.app,
             lookup,
-            worker_id=default_worker_id(),
+            worker_id=worker_id,
             stop=stop,
             interval=interval,
             lease_ttl=timedelta(seconds=lease_seconds) if lease_seconds else None,
             lock_period=timedelta(seconds=lock_seconds),
             once=once,
-            drainers=slack_drainers(state.app, worker_id=default_worker_id()),
+            drainers=drainers,
         )
     finally:
+        ticket_clients.close()
         for connector in connectors.values():
             connector.close()
     for result in results:

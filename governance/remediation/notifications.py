@@ -24,7 +24,9 @@ Context keys by template:
 - `lifecycle_shared_identity`: identity_id, closed, still_linked.
 - `scope_reduction_due`: remediation_id. To the owner before the deadline.
 - `scope_reduction_overdue`: remediation_id. To the owner and security.
-- `ticket_failed`: remediation_id, error. To the security channel.
+- `ticket_failed`: remediation_id (the remediation the ticket records),
+  ticket_id (its ticket row), error. To the security channel, once per
+  distinct error of a ticket.
 - `delivery_failed`: remediation_id (the undelivered notification), error.
 - `audit_head`: seq, hash, at. To the security channel.
 """

@@ -28,6 +28,14 @@ PAUSE_SWITCH = "remediation.paused"
 
 S = RemediationStatus
 FINISHED = frozenset({S.SUCCEEDED, S.ALREADY_GONE, S.CANCELLED, S.REJECTED})
+# Kinds whose work can be done outside Steward and confirmed by a person.
+CONFIRMABLE_KINDS = frozenset(
+    {
+        RemediationKind.REVOKE,
+        RemediationKind.MANUAL_REVOKE,
+        RemediationKind.SCOPE_REDUCTION,
+    }
+)
 
 
 def find_remediation(session: Session, remediation_id: int) -> Remediation:
@@ -229,10 +237,17 @@ def confirm(
 
     A confirmed revocation marks the identity revoked; a confirmed scope
     reduction certifies the identity for one more cycle. The owner, a backup
-    owner or a security admin may confirm.
+    owner or a security admin may confirm, and so may Steward's own jobs
+    (system actors), such as the Jira sync when the ticket reached a done
+    status. The CLI and the bot only create person actors.
     """
+    if remediation.kind not in CONFIRMABLE_KINDS:
+        raise ConflictError(
+            f"remediation {remediation.id} is a {remediation.kind.value} row; only "
+            "revocations and scope reductions can be confirmed"
+        )
     identity = _identity(session, remediation)
-    if not may_act_for(settings, actor, identity):
+    if actor.kind != "system" and not may_act_for(settings, actor, identity):
         raise PermissionDeniedError(
             f"{actor.name} may not confirm remediation {remediation.id}: only the "
             "owner, a backup owner or a security admin may"

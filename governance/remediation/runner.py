@@ -8,10 +8,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from datetime import timedelta
 
 from connectors.registry import Connector, build_connectors
 from governance.app import Steward
 from governance.discovery.runner import selected_instances
+from governance.remediation.ticket_sync import TicketSync
+from governance.remediation.tickets import ClientFactory, Throttle, TicketWorker
 from governance.remediation.worker import RevokerLookup
 
 logger = logging.getLogger(__name__)
@@ -29,3 +32,35 @@ def load_revokers(app: Steward) -> tuple[dict[str, Connector], RevokerLookup]:
     """Start the configured connectors and return them with a look-up by source."""
     connectors = build_connectors(selected_instances(app.settings))
     return connectors, connectors.get
+
+
+def ticket_drainers(
+    app: Steward,
+    ticket_clients: ClientFactory,
+    *,
+    worker_id: str,
+    lock_period: timedelta = timedelta(minutes=5),
+) -> list[TicketWorker | TicketSync]:
+    """Return the ticket worker and the Jira sync, sharing one throttle.
+
+    They run after the revocation worker in each outbox pass, so a
+    revocation verified in a pass has its ticket closed in the same pass.
+    A 429 from Jira pauses both.
+    """
+    throttle = Throttle()
+    return [
+        TicketWorker(
+            app,
+            ticket_clients,
+            worker_id=worker_id,
+            lock_period=lock_period,
+            throttle=throttle,
+        ),
+        TicketSync(
+            app,
+            ticket_clients,
+            worker_id=worker_id,
+            lock_period=lock_period,
+            throttle=throttle,
+        ),
+    ]

@@ -119,3 +119,66 @@ def test_non_setting_variables_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEWARD_TEST_POSTGRES_URL", "postgresql+psycopg://x@y/z")
     monkeypatch.setenv("STEWARD_FAILPOINT", "none")
     assert load_settings().database_url == "sqlite:///steward.db"
+
+
+JIRA_BASE = {
+    "STEWARD_JIRA__URL": "https://example.atlassian.net/",
+    "STEWARD_JIRA__USER": "steward@example.com",
+    "STEWARD_JIRA__API_TOKEN": "jira-token-marker",
+    "STEWARD_JIRA__PROJECT": "SEC",
+}
+
+
+def test_jira_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in JIRA_BASE.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STEWARD_JIRA__LABELS", "steward, nhi")
+    monkeypatch.setenv(
+        "STEWARD_JIRA__EXTRA_FIELDS", '{"customfield_10010": {"value": "Security"}}'
+    )
+    jira = load_settings().jira
+    assert jira.url == "https://example.atlassian.net"
+    assert jira.labels == ["steward", "nhi"]
+    assert jira.extra_fields == {"customfield_10010": {"value": "Security"}}
+    assert jira.done_statuses == ["Done", "Closed", "Resolved"]
+    assert jira.unavailable_reason() is None
+    assert "jira-token-marker" not in repr(jira)
+    assert "jira-token-marker" not in str(load_settings().model_dump(mode="json"))
+
+
+def test_jira_optional() -> None:
+    jira = load_settings().jira
+    assert jira.url is None
+    assert jira.unavailable_reason() == "Jira is not configured"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"STEWARD_JIRA__PROJECT": None}, "jira.url is set but jira.project is not"),
+        ({"STEWARD_JIRA__API_TOKEN": None}, "needs both jira.user and jira.api_token"),
+        (
+            {"STEWARD_JIRA__USER": None, "STEWARD_JIRA__API_TOKEN": None},
+            "jira.url is set without credentials",
+        ),
+        ({"STEWARD_JIRA__PERSONAL_ACCESS_TOKEN": "pat"}, "not both"),
+        ({"STEWARD_JIRA__PROJECT": "sec-1"}, "expected a project key like SEC"),
+        ({"STEWARD_JIRA__URL": "jira.example.com"}, "expected an http:// or https://"),
+        ({"STEWARD_JIRA__LABELS": "steward,two words"}, "cannot contain spaces"),
+        (
+            {"STEWARD_JIRA__EXTRA_FIELDS": '{"summary": "x"}'},
+            "Steward sets summary itself",
+        ),
+        ({"STEWARD_JIRA__TIMEOUT_SECONDS": "0"}, "greater than 0"),
+    ],
+)
+def test_invalid_jira_settings(
+    monkeypatch: pytest.MonkeyPatch, changes: dict[str, str | None], expected: str
+) -> None:
+    for name, value in {**JIRA_BASE, **changes}.items():
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match="invalid setting jira") as raised:
+        load_settings()
+    assert expected in str(raised.value)
+    assert "jira-token-marker" not in str(raised.value)
