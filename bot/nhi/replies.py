@@ -26,7 +26,8 @@ from governance.settings import Settings
 # Rows per page in paged replies; with the header, counts and buttons a page
 # stays well under the 50 blocks of a message.
 PAGE_SIZE = 20
-# Offsets above this are rejected before any query: no inventory is that large.
+# Steward is sized for about a million identities; a larger offset is
+# rejected before any query.
 MAX_OFFSET = 10_000_000
 
 

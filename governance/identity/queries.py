@@ -76,7 +76,8 @@ def find_by_name(
     """Return identities named exactly `name`, or else named so ignoring case.
 
     Case is folded for ASCII letters only on SQLite (its `lower()`), and for
-    every letter on PostgreSQL.
+    every letter on PostgreSQL. Both queries scan the table, because no index
+    covers the name.
     """
     text = name.strip()
     exact = _page(
