@@ -42,7 +42,7 @@ def test_slash_command_through_bolt(bot: Bot, slack_api: SlackApi) -> None:
     out = io.StringIO()
     _console(bot, slack_api, out).run(_script("/nhi help", "who", "quit"))
     text = out.getvalue()
-    assert "Usage: /nhi" in text
+    assert "/nhi status NAME" in text
     assert "you are security@example.com (U0ADMIN)" in text
 
 
@@ -52,7 +52,7 @@ def test_wrong_secret_rejected(bot: Bot, slack_api: SlackApi) -> None:
     console.signing_secret = "not-the-secret"
     console.run(_script("/nhi help"))
     assert "rejected: the request signature did not verify" in out.getvalue()
-    assert "Usage" not in out.getvalue()
+    assert "/nhi status NAME" not in out.getvalue()
 
 
 def test_button_press_dispatched(steward: Steward, slack_api: SlackApi) -> None:

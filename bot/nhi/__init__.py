@@ -1,0 +1,1 @@
+"""The /nhi slash command: parsing its text and building its replies."""
