@@ -168,6 +168,8 @@ class ServerSettings(_Section):
     threads: PositiveInt = 8
     # Requests with a larger body are rejected before they are read.
     max_body_bytes: PositiveInt = 1_048_576
+    # Seconds a stopping server lets requests in progress finish.
+    shutdown_grace_seconds: PositiveInt = 10
 
 
 class ConnectorSettings(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
+from bot.cli import serve
 from connectors.errors import ConnectorError
 from governance.cli.audit import audit
 from governance.cli.campaigns import campaign, review
@@ -85,6 +86,7 @@ cli.add_command(campaign)
 cli.add_command(review)
 cli.add_command(remediation)
 cli.add_command(worker)
+cli.add_command(serve)
 
 
 def main() -> None:
