@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from bot.client import APP_TOKEN_PREFIX
+
 
 @dataclass
 class Call:
@@ -76,7 +78,11 @@ class SlackApi:
         self.responses: list[dict[str, Any]] = []
         self.home_views: dict[str, dict[str, Any]] = {}
         self.opened_views: list[dict[str, Any]] = []
+        # The WebSocket URL that apps.connections.open returns (Socket Mode).
         self.socket_url: str | None = None
+        # Scopes sent in the X-OAuth-Scopes header of each response to a call
+        # made with a bot token, as Slack does. None sends no header.
+        self.granted_scopes: list[str] | None = None
         self._failures: dict[str, list[Failure]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -188,15 +194,32 @@ class SlackApi:
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
         with self._lock:
             self.calls.append(Call(method, params, token))
+        token_error = _token_type_error(method, token)
+        if token_error is not None:
+            return 200, {}, {"ok": False, "error": token_error}
+        headers = self._scope_headers(token)
         failure = self._take_failure(method)
         if failure is not None and not failure.after_effect:
             time.sleep(failure.delay)
-            return failure.status, failure.headers, failure.body or {"ok": True}
+            return (
+                failure.status,
+                {**headers, **failure.headers},
+                failure.body or {"ok": True},
+            )
         answer = self._answer(method, params)
         if failure is not None:
             time.sleep(failure.delay)
-            return failure.status, failure.headers, failure.body or answer
-        return 200, {}, answer
+            return (
+                failure.status,
+                {**headers, **failure.headers},
+                failure.body or answer,
+            )
+        return 200, headers, answer
+
+    def _scope_headers(self, token: str | None) -> dict[str, str]:
+        if self.granted_scopes is None or (token or "").startswith(APP_TOKEN_PREFIX):
+            return {}
+        return {"X-OAuth-Scopes": ",".join(self.granted_scopes)}
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -318,6 +341,20 @@ class SlackApi:
         if self.socket_url is None:
             return {"ok": False, "error": "invalid_auth"}
         return {"ok": True, "url": self.socket_url}
+
+
+# Methods that take an app-level token (xapp-); every other method takes a
+# bot token, and Slack answers `not_allowed_token_type` to the wrong kind.
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+
+
+def _token_type_error(method: str, token: str | None) -> str | None:
+    if not token:
+        return "not_authed"
+    is_app_token = token.startswith(APP_TOKEN_PREFIX)
+    if is_app_token != (method in APP_TOKEN_METHODS):
+        return "not_allowed_token_type"
+    return None
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:

@@ -2,21 +2,24 @@
 
 One WSGI application routes by path and is served by waitress, a
 multi-threaded production WSGI server. Slack's requests go to Bolt at
-`/slack/events` and the ITSM's lifecycle events to `/events/lifecycle`;
-`/healthz` answers while the process runs; `/readyz`
-answers 200 only when the database is reachable, its schema is current and
-the connectors loaded; `/metrics` is the Prometheus exposition.
+`/slack/events` and the ITSM's lifecycle events to `/events/lifecycle`.
+`/healthz` responds 200 while the process runs. `/readyz` responds 200 only
+when the database is reachable, its schema is current, the connectors loaded
+and Slack accepted the bot token. `/metrics` is the Prometheus exposition.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress import wasyncore
 from waitress.server import create_server as waitress_server
 
 from bot.context import Bot
@@ -35,9 +38,31 @@ SLACK_PATH = "/slack/events"
 
 @dataclass
 class Readiness:
-    """What `/readyz` reports beside the database: checks set at start-up."""
+    """The checks `/readyz` reports beside the database.
+
+    `checks` are results of start-up checks, and a check that finishes later
+    replaces its placeholder through `set`. `probes` run on every request,
+    for state that changes while the process runs (a Socket Mode connection).
+    """
 
     checks: list[Check] = field(default_factory=list)
+    probes: list[Callable[[], Check]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def set(self, check: Check) -> None:
+        """Add `check`, replacing the check of the same name if there is one."""
+        with self._lock:
+            names = [item.name for item in self.checks]
+            if check.name in names:
+                self.checks[names.index(check.name)] = check
+            else:
+                self.checks.append(check)
+
+    def current(self) -> list[Check]:
+        """Return the start-up checks, then the result of each probe."""
+        with self._lock:
+            checks = list(self.checks)
+        return [*checks, *(probe() for probe in self.probes)]
 
 
 def _json(
@@ -96,7 +121,7 @@ class StewardWsgi:
         return _json(start_response, "404 Not Found", {"error": "not found"})
 
     def _ready(self, start_response: StartResponse) -> list[bytes]:
-        checks = [*check_database(self.steward), *self.readiness.checks]
+        checks = [*check_database(self.steward), *self.readiness.current()]
         ready = all(check.ok for check in checks)
         status = "200 OK" if ready else "503 Service Unavailable"
         if not ready:
@@ -129,4 +154,61 @@ def create_server(
         max_request_body_size=max_body_bytes,
         ident="steward",
         clear_untrusted_proxy_headers=True,
+    )
+
+
+class BackgroundServer:
+    """A waitress server run on a thread of its own, with a draining stop."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self._thread = threading.Thread(
+            target=server.run, name="steward-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the chosen one when asked for 0)."""
+        return int(self.server.effective_port)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, grace_seconds: float) -> None:
+        """Stop accepting, let requests in progress finish, then close.
+
+        Requests still running after `grace_seconds` are cut off; Slack
+        retries a request that was not acknowledged.
+        """
+        server = self.server
+        if not self._thread.is_alive():
+            # Never started, or already stopped: close the listening socket.
+            server.close()
+            return
+        # The waitress loop owns its sockets, so closing them runs on its
+        # thread through the trigger.
+        server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(server))
+        deadline = time.monotonic() + grace_seconds
+        while not _idle(server) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _idle(server):
+            logger.warning(
+                "stopping the HTTP server with requests still in progress after %s s",
+                grace_seconds,
+            )
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        self._thread.join(timeout=grace_seconds)
+        server.task_dispatcher.shutdown(timeout=grace_seconds)
+
+
+def _idle(server: Any) -> bool:
+    """Return whether no request is queued, running or still being sent."""
+    if server.task_dispatcher.queue:
+        return False
+    return all(
+        not channel.requests and not channel.total_outbufs_len
+        for channel in list(server.active_channels.values())
     )

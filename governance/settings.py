@@ -169,6 +169,8 @@ class ServerSettings(_Section):
     threads: PositiveInt = 8
     # Requests with a larger body are rejected before they are read.
     max_body_bytes: PositiveInt = 1_048_576
+    # Seconds a stopping server lets requests in progress finish.
+    shutdown_grace_seconds: PositiveInt = 10
 
 
 # Below this length a shared secret is within reach of an offline guess

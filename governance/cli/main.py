@@ -9,6 +9,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
+from bot.cli import serve
 from connectors.errors import ConnectorError
 from governance.cli.audit import audit
 from governance.cli.campaigns import campaign, review
@@ -89,6 +90,7 @@ cli.add_command(remediation)
 cli.add_command(worker)
 cli.add_command(quickstart)
 cli.add_command(jira)
+cli.add_command(serve)
 
 
 def main() -> None:

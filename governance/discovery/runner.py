@@ -22,6 +22,7 @@ from governance.audit.service import Actor
 from governance.discovery.models import RunStatus
 from governance.discovery.service import Reconciler, ReconcileResult
 from governance.errors import ConfirmationRequiredError, InvalidInputError, StewardError
+from governance.metrics import record_connector_error
 from governance.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def discover_source(
     try:
         records: list[DiscoveredIdentity] = list(connector.discover())
     except ConnectorError as error:
+        record_connector_error(name)
         message = f"listing failed: {error}"
         reconciler.finish_run(run_id, RunStatus.FAILED, error=message)
         logger.error("discovery run %s of %s failed: %s", run_id, name, message)
@@ -91,6 +93,7 @@ def discover_source(
     except Exception as error:
         # An unexpected response shape is a failed listing too. Its run record
         # is marked failed, and the other sources still run.
+        record_connector_error(name)
         message = f"listing failed: {type(error).__name__}: {error}"
         reconciler.finish_run(run_id, RunStatus.FAILED, error=message)
         logger.exception("discovery run %s of %s failed", run_id, name)

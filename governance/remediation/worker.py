@@ -35,6 +35,7 @@ from governance.clock import utcnow
 from governance.faults import failpoint
 from governance.identity.models import Identity
 from governance.lifecycle import IdentityState, transition
+from governance.metrics import record_connector_error
 from governance.ownership.rules import initial_owner_state
 from governance.remediation.models import (
     Remediation,
@@ -198,10 +199,12 @@ class RemediationWorker:
                 return _staged(revoker).undo(job.ref)
             return revoker.revoke(job.ref)
         except ConnectorRateLimitedError as error:
+            record_connector_error(job.ref.source)
             return RevocationResult(
                 RevocationOutcome.RETRYABLE, str(error), retry_after=error.retry_after
             )
         except ConnectorError as error:
+            record_connector_error(job.ref.source)
             outcome = (
                 RevocationOutcome.RETRYABLE
                 if error.retryable
@@ -209,6 +212,7 @@ class RemediationWorker:
             )
             return RevocationResult(outcome, f"{type(error).__name__}: {error}")
         except Exception as error:  # a connector bug must not stop the worker
+            record_connector_error(job.ref.source)
             logger.exception(
                 "revoker %s failed on remediation %s",
                 getattr(revoker, "name", revoker),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from bot.app import build_bot
 from bot.context import Bot
 from bot.local_api import SlackApi, running_slack_api
 from bot.payloads import SlackRequest
-from bot.server import StewardWsgi, create_server
+from bot.server import BackgroundServer, StewardWsgi, create_server
 from governance.app import Steward, create_app
 from governance.settings import Settings
 
@@ -83,11 +82,15 @@ class RunningServer:
         return post(self.url + path, request.body.encode(), request.headers)
 
     def get(self, path: str) -> Response:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as answer:
-                return Response(answer.status, answer.read().decode())
-        except urllib.error.HTTPError as error:
-            return Response(error.code, error.read().decode())
+        return get(self.url + path)
+
+
+def get(url: str) -> Response:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return Response(answer.status, answer.read().decode())
+    except urllib.error.HTTPError as error:
+        return Response(error.code, error.read().decode())
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
@@ -102,11 +105,11 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
 @pytest.fixture
 def server(bot: Bot, steward: Steward) -> Iterator[RunningServer]:
     application = StewardWsgi(steward, bot=bot)
-    http = create_server(
-        application, host="127.0.0.1", port=0, threads=4, max_body_bytes=1_048_576
+    http = BackgroundServer(
+        create_server(
+            application, host="127.0.0.1", port=0, threads=4, max_body_bytes=1_048_576
+        )
     )
-    thread = threading.Thread(target=http.run, daemon=True)
-    thread.start()
-    yield RunningServer(f"http://127.0.0.1:{http.effective_port}")
-    http.close()
-    thread.join(timeout=5)
+    http.start()
+    yield RunningServer(f"http://127.0.0.1:{http.port}")
+    http.stop(grace_seconds=5)
