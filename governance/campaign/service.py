@@ -191,6 +191,7 @@ def start_campaign(
     statement = _due_identities(session, tier=tier, source=source, horizon=horizon)
     rows = session.execute(statement).all()
     owned: list[int] = []
+    reviewer_ids: set[int] = set()
     orphans = 0
     for start in range(0, len(rows), BATCH_SIZE):
         batch = rows[start : start + BATCH_SIZE]
@@ -233,6 +234,8 @@ def start_campaign(
         for row in batch:
             if row.state is IdentityState.OWNED:
                 owned.append(row.id)
+                if row.owner_id is not None:
+                    reviewer_ids.add(row.owner_id)
             else:
                 orphan_ids.append(row.id)
         orphans += len(orphan_ids)
@@ -246,6 +249,7 @@ def start_campaign(
         action="review.opened",
         reason=f"campaign {campaign.id}",
     )
+    _queue_review_requests(session, campaign.id, reviewer_ids, actor=actor, now=now)
     logger.info(
         "campaign %s opened: %s reviews, %s of them orphans",
         campaign.id,
@@ -286,6 +290,50 @@ def _queue_claim_requests(
             "next_attempt_at": now,
         }
         for identity_id in identity_ids
+    ]
+    session.execute(sa.insert(cast(sa.Table, Remediation.__table__)), rows)
+
+
+def _queue_review_requests(
+    session: Session,
+    campaign_id: int,
+    reviewer_ids: set[int],
+    *,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Queue one review request per reviewer of the campaign, in one insert.
+
+    Each request lists every pending review of its reviewer in the campaign
+    when it is sent. Like `_queue_claim_requests`, this skips the look-up by
+    dedupe key because the keys name a campaign this transaction created.
+    """
+    if not reviewer_ids:
+        return
+    ordered = sorted(reviewer_ids)
+    emails: dict[int, str] = {}
+    for start in range(0, len(ordered), BATCH_SIZE):
+        chunk = ordered[start : start + BATCH_SIZE]
+        for person_id, email in session.execute(
+            sa.select(Person.id, Person.email).where(Person.id.in_(chunk))
+        ):
+            emails[person_id] = email
+    rows = [
+        {
+            "kind": RemediationKind.NOTIFY,
+            "status": RemediationStatus.PENDING,
+            "dedupe_key": f"campaign:{campaign_id}:request:{reviewer_id}",
+            "identity_id": None,
+            "payload": {
+                "recipient": emails[reviewer_id],
+                "template": "review_request",
+                "context": {"campaign_id": campaign_id, "reviewer_id": reviewer_id},
+            },
+            "reason": "review_request",
+            "requested_by": actor.name,
+            "next_attempt_at": now,
+        }
+        for reviewer_id in ordered
     ]
     session.execute(sa.insert(cast(sa.Table, Remediation.__table__)), rows)
 

@@ -121,10 +121,22 @@ def test_campaign_selects_due_identities(
     )
     counts = campaign_counts(session, campaign)
     assert (counts.total, counts.pending, counts.orphans) == (4, 4, 1)
-    claim_requests = session.scalars(
-        sa.select(Remediation).where(Remediation.kind == RemediationKind.NOTIFY)
+    notifications = session.scalars(
+        sa.select(Remediation)
+        .where(Remediation.kind == RemediationKind.NOTIFY)
+        .order_by(Remediation.dedupe_key)
     ).all()
-    assert [r.payload["template"] for r in claim_requests] == ["orphan_claim"]
+    assert [(r.payload["template"], r.payload["recipient"]) for r in notifications] == [
+        ("orphan_claim", None),
+        ("review_request", "alice@example.com"),
+        ("review_request", "bob@example.com"),
+    ]
+    request = notifications[1]
+    assert request.dedupe_key == f"campaign:{campaign.id}:request:{due.reviewer_id}"
+    assert request.payload["context"] == {
+        "campaign_id": campaign.id,
+        "reviewer_id": due.reviewer_id,
+    }
 
     # An identity in an open review is not added to a second campaign.
     second = start_campaign(session, actor=ADMIN, settings=app.settings)
