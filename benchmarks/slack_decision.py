@@ -366,7 +366,8 @@ def run(url: str, identities: int, clicks: int, threads: int) -> None:
         finally:
             load_after = os.getloadavg()
             connection.close()
-            server.close()
+            # Closing from the server's loop thread avoids racing its select().
+            server.trigger.pull_trigger(server.close)
             thread.join(timeout=5)
         with app.session() as session:
             decided = session.scalar(

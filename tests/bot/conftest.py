@@ -108,5 +108,7 @@ def server(bot: Bot, steward: Steward) -> Iterator[RunningServer]:
     thread = threading.Thread(target=http.run, daemon=True)
     thread.start()
     yield RunningServer(f"http://127.0.0.1:{http.effective_port}")
-    http.close()
+    # Closing from the server's own loop thread stops it at once; closing from
+    # here races with its select() on the sockets being closed.
+    http.trigger.pull_trigger(http.close)
     thread.join(timeout=5)
