@@ -373,7 +373,7 @@ def _escalation_text(session: Session, spec: ReviewPage, due: str) -> str:
     if spec.reviewer_id is not None and spec.reviewer_id == source:
         return (
             "You did not answer this review in time, so it was reassigned to "
-            f"{name_of(current)}. Nothing else changed."
+            f"{name_of(current)}."
         )
     return (
         f"{name_of(previous)} did not answer this review in time, so it was "
