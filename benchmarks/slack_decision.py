@@ -5,9 +5,9 @@ not timed), an open campaign whose first reviews are pending for one owner,
 and as many audit events as identities. The owner's review request is
 rendered and posted to the loopback Web API stand-in and recorded as
 `sent_message` rows, as the delivery worker would. Then the production bot
-(`build_bot`, `StewardWsgi`, waitress) serves on 127.0.0.1, and the script
-sends signed `block_actions` requests over one keep-alive HTTP connection:
-one Certify click per distinct pending review, each followed by a click on a
+(`build_bot`, `StewardWsgi`, waitress) serves on 127.0.0.1. The script sends
+signed `block_actions` requests over one keep-alive HTTP connection: one
+Certify click per distinct pending review, each followed by a click on a
 no-op button that the same Bolt app acknowledges at once. The time measured
 is from sending a request to reading the complete HTTP response, which Bolt
 writes when the listener calls `ack()`. A decision's listener commits the
@@ -118,7 +118,7 @@ def insert_chunks(
 def seed(app: Steward, identities: int, pending: int) -> int:
     """Seed identities, audit events and a campaign; return the campaign id.
 
-    The first `pending` identities are under review by the owner; the audit
+    The first `pending` identities are under review by the owner. The audit
     events have unique placeholder hashes, so the chain does not verify, but
     the table is as large as a real one would be.
     """

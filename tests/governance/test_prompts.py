@@ -298,7 +298,8 @@ def test_reassign_review(
     assert handed.payload["recipient"] == "bob@example.com"
     assert handed.payload["context"]["review_ids"] == [review_id]
 
-    # Alice is no longer the reviewer; Bob hands it back and Alice is told again.
+    # Alice is no longer the reviewer. Bob hands it back, and Alice gets a
+    # new request.
     with pytest.raises(PermissionDeniedError):
         reassign_review(
             session, review_id, "carol@example.com", actor=ALICE, settings=app.settings

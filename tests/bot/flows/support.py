@@ -1,6 +1,6 @@
 """Helpers for the flow tests: delivering notifications, clicking, reading buttons.
 
-`deliver` stands in for the delivery worker: it renders each pending
+`deliver` replaces the delivery worker in these tests: it renders each pending
 notification with its registered renderer, posts the pages to the Web API
 stand-in through the bot's real client, and records each page as a
 `sent_message` row, as the worker does.

@@ -243,7 +243,7 @@ def test_privileged_claim_waits_for_admin(
     assert decided.channel == "D" + OWNER_ID
     assert "was decided. You now own it." in message_text(decided)
 
-    # A second click answers with the first decision and changes nothing.
+    # A second click gets the first decision back and changes nothing.
     events_before = _audit(steward)
     click(
         server,

@@ -60,9 +60,9 @@ def test_deleted_user_departs_once(
         person = session.get_one(Person, owner.id)
         assert not person.active
         assert person.deactivated_at is not None
-        kept = session.get_one(Identity, inherited_id)
-        assert kept.owner_id == backup.id
-        assert kept.owner_origin is OwnerOrigin.INHERITED
+        handed_on = session.get_one(Identity, inherited_id)
+        assert handed_on.owner_id == backup.id
+        assert handed_on.owner_origin is OwnerOrigin.INHERITED
         alone = session.get_one(Identity, orphaned_id)
         assert alone.owner_id is None
         assert alone.state is IdentityState.ORPHANED
