@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -13,13 +14,21 @@ from bot.client import build_client
 from bot.context import Bot, Registrar
 from bot.directory import Directory
 from bot.errors import handle_unhandled
+from bot.flows import approvals, claims, events, reviews
 from governance.app import Steward
 from governance.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
 # Each listener module registers its listeners on a new bot.
-REGISTRARS: list[Registrar] = [commands.register, home.register]
+REGISTRARS: list[Registrar] = [
+    commands.register,
+    home.register,
+    reviews.register,
+    claims.register,
+    approvals.register,
+    events.register,
+]
 
 
 def build_bot(
@@ -27,12 +36,14 @@ def build_bot(
     *,
     client: WebClient | None = None,
     extra: list[Registrar] | None = None,
+    listener_executor: Executor | None = None,
 ) -> Bot:
     """Build the Bolt app with every listener registered.
 
     Raises ConfigurationError when the signing secret is missing (HTTP mode
     cannot verify requests without it) and neither is an app-level token
-    configured for Socket Mode.
+    configured for Socket Mode. `listener_executor` runs the listeners (Bolt
+    uses a pool of five threads when it is None).
     """
     slack = steward.settings.slack
     if slack.signing_secret is None and slack.app_token is None:
@@ -53,6 +64,7 @@ def build_bot(
         # Listeners commit first, then acknowledge, then do slower work.
         process_before_response=False,
         logger=logging.getLogger("slack_bolt"),
+        listener_executor=listener_executor,
     )
 
     @bolt.error

@@ -6,7 +6,8 @@ linked to it, once: the sender's event id is unique, so a replay returns the
 first outcome and changes nothing. An identity still linked to another active
 entity is kept and its owner is asked to decide. An event that would revoke
 more than `guards.lifecycle_approval_threshold` identities, or any privileged
-one, waits for a security admin.
+one, waits for a security admin, who is asked once for the whole event with
+an `event_approval` notification.
 """
 
 from __future__ import annotations
@@ -175,6 +176,16 @@ def receive_event(
             dedupe_key=f"event:{event_id}:{identity.id}",
             approval_required=needs_approval,
             payload={"event_id": event_id},
+            ask_approval=False,
+        )
+    if needs_approval:
+        queue_notification(
+            session,
+            actor=actor,
+            dedupe_key=f"business_event:{event.id}:approval",
+            recipient=None,
+            template="event_approval",
+            context={"event_id": event_id},
         )
     for identity in kept:
         _ask_owner(session, identity, entity, actor=actor, event_id=event_id)
@@ -256,6 +267,21 @@ def find_event(session: Session, event_id: str) -> BusinessEvent:
     ).one_or_none()
     if event is None:
         raise NotFoundError("event", event_id)
+    return event
+
+
+def lock_event(session: Session, event_row_id: int) -> BusinessEvent:
+    """Return an event by its row id, locked for update, so decisions serialise.
+
+    Raises NotFoundError when there is no such row.
+    """
+    event = session.scalars(
+        sa.select(BusinessEvent)
+        .where(BusinessEvent.id == event_row_id)
+        .with_for_update()
+    ).one_or_none()
+    if event is None:
+        raise NotFoundError("event", str(event_row_id))
     return event
 
 

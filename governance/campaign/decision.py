@@ -12,6 +12,7 @@ second one sees the first.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ from governance.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from governance.identity.models import Identity
+from governance.identity.models import Identity, RiskTier
 from governance.lifecycle import IdentityState, transition
 from governance.remediation.service import open_scope_reduction, queue_revocation
 from governance.settings import Settings
@@ -150,6 +151,42 @@ def decide_review(
     _apply(session, identity, review, decision, actor=actor, settings=settings)
     logger.info("review %s decided %s by %s", review.id, decision.value, actor.name)
     return DecisionOutcome(review, created=True)
+
+
+def certify_standard_reviews(
+    session: Session,
+    review_ids: Sequence[int],
+    *,
+    actor: Actor,
+    settings: Settings,
+) -> list[int]:
+    """Certify, in one transaction, the listed reviews that are pending and standard.
+
+    Bulk certification is for the standard tier only: reviews of privileged
+    identities, and reviews no longer pending, are skipped. Every review is
+    decided with `decide_review`, so the permission check and the audit
+    event are the same as for one review. Reviews are locked in id order, so
+    two concurrent calls cannot deadlock. Returns the ids certified by this call.
+    """
+    certified: list[int] = []
+    for review_id in sorted(set(review_ids)):
+        review = lock_review(session, review_id)
+        if review.status is not ReviewStatus.PENDING:
+            continue
+        identity = session.get_one(Identity, review.identity_id)
+        if identity.tier is not RiskTier.STANDARD:
+            continue
+        outcome = decide_review(
+            session,
+            review_id,
+            active=True,
+            minimal=True,
+            actor=actor,
+            settings=settings,
+        )
+        if outcome.created:
+            certified.append(review_id)
+    return certified
 
 
 def _apply(

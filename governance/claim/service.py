@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from governance.audit.models import AuditEvent
 from governance.audit.service import Actor, record
 from governance.authz import require_security_admin
 from governance.claim.models import Claim, ClaimStatus
@@ -17,10 +18,13 @@ from governance.identity.models import Identity, OwnerOrigin, RiskTier
 from governance.lifecycle import IdentityState
 from governance.ownership.rules import adopt
 from governance.person.service import find_active_person
-from governance.remediation.service import queue_revocation
+from governance.remediation.service import queue_notification, queue_revocation
 from governance.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# Audit action of a person saying that an orphan is not theirs.
+DISOWNED = "claim.disowned"
 
 
 def _record_claim(
@@ -53,6 +57,20 @@ def find_claim(session: Session, claim_id: int) -> Claim:
     return claim
 
 
+def lock_claim(session: Session, claim_id: int) -> Claim:
+    """Return the claim locked for update; raise NotFoundError when unknown.
+
+    Deciding a locked claim serialises two security admins clicking at once,
+    so the second one finds the claim decided.
+    """
+    claim = session.scalars(
+        sa.select(Claim).where(Claim.id == claim_id).with_for_update()
+    ).one_or_none()
+    if claim is None:
+        raise NotFoundError("claim", str(claim_id))
+    return claim
+
+
 def pending_claim(session: Session, identity: Identity) -> Claim | None:
     """Return the identity's claim waiting for approval, if any."""
     return session.scalars(
@@ -64,8 +82,9 @@ def claim_identity(session: Session, identity: Identity, *, actor: Actor) -> Cla
     """Claim an orphan for the acting person.
 
     A standard identity is owned at once. A privileged one waits for a
-    security admin; a second claim while one waits raises ConflictError. The
-    same person claiming twice gets the waiting claim back.
+    security admin, who is asked with a `claim_approval` notification; a
+    second claim while one waits raises ConflictError. The same person
+    claiming twice gets the waiting claim back.
     """
     claimant = find_active_person(session, actor.name)
     if identity.state is not IdentityState.ORPHANED:
@@ -92,7 +111,17 @@ def claim_identity(session: Session, identity: Identity, *, actor: Actor) -> Cla
     session.add(claim)
     session.flush()
     _record_claim(session, claim, actor=actor, action="claim.requested", before=None)
-    if not privileged:
+    if privileged:
+        queue_notification(
+            session,
+            actor=actor,
+            dedupe_key=f"claim:{claim.id}:approval",
+            recipient=None,
+            template="claim_approval",
+            context={"claim_id": claim.id},
+            identity_id=identity.id,
+        )
+    else:
         claim.decided_by = actor.name
         claim.decided_at = utcnow()
         adopt(
@@ -116,7 +145,10 @@ def decide_claim(
     settings: Settings,
     reason: str = "",
 ) -> Claim:
-    """Approve or reject a claim waiting for a security admin."""
+    """Approve or reject a claim waiting for a security admin.
+
+    The claimant gets a `claim_decided` notification with the outcome.
+    """
     require_security_admin(settings, actor, "decide claims")
     if approve and claim.claimant.email == actor.name:
         raise PermissionDeniedError(
@@ -157,7 +189,54 @@ def decide_claim(
             action="owner.claimed",
             reason=f"claim {claim.id} approved",
         )
+    queue_notification(
+        session,
+        actor=actor,
+        dedupe_key=f"claim:{claim.id}:decided",
+        recipient=claim.claimant.email,
+        template="claim_decided",
+        context={"claim_id": claim.id},
+        identity_id=identity.id,
+    )
     return claim
+
+
+def disown(session: Session, identity: Identity, *, actor: Actor) -> bool:
+    """Record that the acting person disowns an orphan.
+
+    Nothing else changes: the orphan stays open to claims. Saying so again
+    while the identity is still the same orphan records nothing and returns
+    False. The identity row is locked first, so that two concurrent requests
+    of one person record one event.
+    """
+    find_active_person(session, actor.name)
+    session.refresh(identity, with_for_update=True)
+    if identity.state is not IdentityState.ORPHANED:
+        raise ConflictError(
+            f"identity {identity.id} is {identity.state.value}; only orphans can be "
+            "disowned"
+        )
+    earlier = sa.select(AuditEvent.seq).where(
+        AuditEvent.object_type == "identity",
+        AuditEvent.object_id == str(identity.id),
+        AuditEvent.action == DISOWNED,
+        AuditEvent.actor == actor.name,
+    )
+    if identity.orphaned_at is not None:
+        earlier = earlier.where(AuditEvent.occurred_at >= identity.orphaned_at)
+    if session.scalars(earlier.limit(1)).first() is not None:
+        return False
+    record(
+        session,
+        actor=actor,
+        action=DISOWNED,
+        object_type="identity",
+        object_id=str(identity.id),
+        before_state=identity.state.value,
+        after_state=identity.state.value,
+        reason=f"{actor.name} says it is not theirs",
+    )
+    return True
 
 
 @dataclass

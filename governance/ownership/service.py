@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from governance.audit.service import Actor, record
 from governance.campaign.models import Review, ReviewStatus
+from governance.clock import utcnow
 from governance.errors import ConflictError
 from governance.identity.models import Identity, OwnerOrigin
 from governance.lifecycle import LIVE_STATES
@@ -185,3 +186,29 @@ def handle_departure(
         result.reviews_reassigned + result.reviews_to_security,
     )
     return result
+
+
+def deactivate_departed(
+    session: Session, person: Person, *, actor: Actor, settings: Settings, reason: str
+) -> DepartureResult | None:
+    """Deactivate a person who left, then apply the owner-departure rule.
+
+    Returns None, changing nothing, when the person is already inactive, so
+    a repeated notice of the same departure is harmless. The person row is
+    locked first, so that two concurrent notices apply the rule once.
+    """
+    session.refresh(person, with_for_update=True)
+    if not person.active:
+        return None
+    person.active = False
+    person.deactivated_at = utcnow()
+    record(
+        session,
+        actor=actor,
+        action="person.deactivated",
+        object_type="person",
+        object_id=person.email,
+        reason=reason,
+    )
+    session.flush()
+    return handle_departure(session, person, actor=actor, settings=settings)

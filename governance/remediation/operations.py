@@ -22,9 +22,12 @@ from governance.remediation.models import (
     RemediationKind,
     RemediationStatus,
 )
+from governance.remediation.service import queue_notification
 from governance.settings import Settings
 
 PAUSE_SWITCH = "remediation.paused"
+# Names of system actors start with this (see `Actor.system`).
+SYSTEM_ACTOR_PREFIX = "system:"
 
 S = RemediationStatus
 FINISHED = frozenset({S.SUCCEEDED, S.ALREADY_GONE, S.CANCELLED, S.REJECTED})
@@ -98,7 +101,11 @@ def decide_approval(
     settings: Settings,
     reason: str = "",
 ) -> Remediation:
-    """Approve or reject a revocation waiting for a security admin."""
+    """Approve or reject a revocation waiting for a security admin.
+
+    A person who requested the revocation gets a `remediation_decided`
+    notification with the outcome. A system job gets none.
+    """
     require_security_admin(settings, actor, "approve revocations")
     if approve and remediation.requested_by == actor.name:
         raise PermissionDeniedError(
@@ -143,6 +150,16 @@ def decide_approval(
         action="remediation.approved" if approve else "remediation.rejected",
         reason=reason,
     )
+    if not remediation.requested_by.startswith(SYSTEM_ACTOR_PREFIX):
+        queue_notification(
+            session,
+            actor=actor,
+            dedupe_key=f"remediation:{remediation.id}:decided",
+            recipient=remediation.requested_by,
+            template="remediation_decided",
+            context={"remediation_id": remediation.id},
+            identity_id=remediation.identity_id,
+        )
     return remediation
 
 

@@ -67,12 +67,16 @@ def queue_revocation(
     approval_required: bool = False,
     payload: dict[str, Any] | None = None,
     review_id: int | None = None,
+    ask_approval: bool = True,
 ) -> Remediation:
     """Queue the revocation of an identity, or return the one queued before.
 
     A privileged identity always waits for a security admin's approval. The
     identity moves to `revocation_approval` or `revocation_pending`, and a
-    pending review of it is cancelled.
+    pending review of it is cancelled. A revocation that waits is announced
+    to the security team with a `revocation_approval` notification, unless
+    `ask_approval` is false because the caller asks for the approval of a
+    whole batch itself.
     """
     existing = find_by_dedupe_key(session, dedupe_key)
     if existing is not None:
@@ -99,7 +103,18 @@ def queue_revocation(
         requested_by=actor.name,
         next_attempt_at=None if needs_approval else utcnow(),
     )
-    return _add_with_ticket(session, remediation, actor=actor)
+    _add_with_ticket(session, remediation, actor=actor)
+    if needs_approval and ask_approval:
+        queue_notification(
+            session,
+            actor=actor,
+            dedupe_key=f"remediation:{remediation.id}:approval",
+            recipient=None,
+            template="revocation_approval",
+            context={"remediation_id": remediation.id},
+            identity_id=identity.id,
+        )
+    return remediation
 
 
 def _add_with_ticket(

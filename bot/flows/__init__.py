@@ -1,0 +1,1 @@
+"""Interactive governance flows: the listeners behind Steward's buttons and events."""
