@@ -76,9 +76,7 @@ def quickstart(directory: Path, script: TextIO | None, use_slack: bool | None) -
             except KeyboardInterrupt:
                 stop.set()
         else:
-            read_line = (
-                (lambda: script.readline() or None) if script else _read_terminal
-            )
+            read_line = _reader(script) if script is not None else _read_terminal
             try:
                 run_console(demo, read_line, out)
             except KeyboardInterrupt:
