@@ -121,9 +121,11 @@ def _orphan_status(
 
 def orphan_blocks(session: Session, identity: Identity, *, listed: bool) -> list[Block]:
     """Return one orphan's evidence, its status and the buttons it still offers."""
-    evidence = f"*Unowned identity:* {identity_title(identity)}\n" + identity_evidence(
-        identity, CHANNEL
-    )
+    # On a page of orphans the heading already says they are unowned.
+    title = identity_title(identity)
+    if not listed:
+        title = f"*Unowned identity:* {title}"
+    evidence = f"{title}\n{identity_evidence(identity, CHANNEL)}"
     status, buttons = _orphan_status(session, identity, listed=listed)
     blocks = [section(evidence, block_id=f"orphan:{identity.id}"), context(status)]
     if buttons:
