@@ -1,10 +1,11 @@
 """A realistic demo fleet: people, business entities, an OpenBao full of NHIs
 and CSV exports of SaaS keys and OAuth grants that no vault manages.
 
-Most NHIs name their owner in their metadata. About one in ten ends up an
-orphan, of each common kind: a secret-id, KV entry, token or SaaS key whose
-metadata names no owner, the legacy CRM's NHIs once its owner
-(dana.departed) leaves, and OpenBao's root token and Steward's own login.
+Most NHIs name their owner in their metadata, and about one in ten ends up
+an orphan. The orphans are of each common kind. A few secret-ids, KV
+entries, tokens and SaaS keys name no owner. The legacy CRM's NHIs lose
+theirs when dana.departed leaves. OpenBao's root token and Steward's own
+login have none.
 
 Everything is generated from a fixed seed, so two runs build the same fleet.
 The AppRole secret-ids the seeding creates are kept in memory only (never

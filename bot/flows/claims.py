@@ -52,13 +52,13 @@ def orphan_posts(session: Session, identity_id: int) -> list[int]:
     )
     own_posts = SentMessage.remediation_id.in_(notifications)
     page_keys = orphan_page_keys(session, identity_id)
-    shown = (
+    matching = (
         sa.or_(own_posts, SentMessage.key.in_(page_keys)) if page_keys else own_posts
     )
     return list(
         session.scalars(
             sa.select(SentMessage.id)
-            .where(shown, SentMessage.template == Template.ORPHAN_CLAIM.value)
+            .where(matching, SentMessage.template == Template.ORPHAN_CLAIM.value)
             .order_by(SentMessage.id)
         )
     )

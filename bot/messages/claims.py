@@ -121,7 +121,7 @@ def _orphan_status(
 
 def orphan_blocks(session: Session, identity: Identity, *, listed: bool) -> list[Block]:
     """Return one orphan's evidence, its status and the buttons it still offers."""
-    # On a page of orphans the heading already says they are unowned.
+    # On a page of orphans the heading already states that they are unowned.
     title = identity_title(identity)
     if not listed:
         title = f"*Unowned identity:* {title}"
@@ -220,12 +220,14 @@ def build_orphan_page(session: Session, spec: OrphanPage) -> Page:
     )
     blocks: list[Block] = [header("Unowned identities: are they yours?")]
     blocks.append(section(opening))
+
     for identity_id in spec.identity_ids:
         identity = identities.get(identity_id)
         if identity is None:
             continue
         blocks.extend(orphan_blocks(session, identity, listed=True))
         blocks.append(divider())
+
     last = spec.first + len(spec.identity_ids) - 1
     if spec.pages > 1:
         blocks.append(
@@ -256,8 +258,8 @@ def orphan_page_keys(session: Session, identity_id: int) -> list[str]:
         request = find_by_dedupe_key(session, claim_request_key(campaign_id))
         if request is None:
             continue
-        context_ = (request.payload or {}).get("context") or {}
-        listed = [int(value) for value in context_.get("identity_ids") or []]
+        request_context = (request.payload or {}).get("context") or {}
+        listed = [int(value) for value in request_context.get("identity_ids") or []]
         if identity_id in listed:
             page = listed.index(identity_id) // ORPHANS_PER_PAGE + 1
             keys.append(orphan_page_key(campaign_id, page))
