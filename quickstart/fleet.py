@@ -1,6 +1,12 @@
 """A realistic demo fleet: people, business entities, an OpenBao full of NHIs
 and CSV exports of SaaS keys and OAuth grants that no vault manages.
 
+Most NHIs name their owner in their metadata, and about one in ten ends up
+an orphan. The orphans are of each common kind. A few secret-ids, KV
+entries, tokens and SaaS keys name no owner. The legacy CRM's NHIs lose
+theirs when dana.departed leaves. OpenBao's root token and Steward's own
+login have none.
+
 Everything is generated from a fixed seed, so two runs build the same fleet.
 The AppRole secret-ids the seeding creates are kept in memory only (never
 written to disk), so that the console can show that a revoked one no longer
@@ -61,6 +67,16 @@ VENDORS = [
 ]
 
 KV_SECRETS = ["db-password", "api-key", "smtp", "signing-key", "webhook-secret"]
+# The legacy CRM is small: it has fewer credentials than the other applications.
+LEGACY_APPLICATION = "legacy-crm"
+LEGACY_SECRET_IDS = 3
+LEGACY_KV_SECRETS = ["db-password", "api-key"]
+LEGACY_TOKENS = 2
+# NHIs whose metadata names no owner, by application: the sixth secret-id,
+# the webhook secret in KV and the fourth batch token.
+UNLABELLED_SECRET_IDS = {"billing", "payroll"}
+UNLABELLED_KV_SECRETS = {"checkout", "ci", "search"}
+UNLABELLED_TOKENS = {"search"}
 SAAS = [
     ("github_pat", "GitHub", "deploy token", True),
     ("stripe_restricted_key", "Stripe", "restricted key", True),
@@ -170,12 +186,15 @@ def write_saas(directory: Path, rng: random.Random, now: datetime) -> tuple[Path
         )
         for number in range(48):
             kind, product, label, privileged = SAAS[number % len(SAAS)]
-            app_key, _, app_owner, *_ = APPLICATIONS[number % len(APPLICATIONS)]
-            owner = "" if number % 7 == 3 else email(app_owner)
-            created = now - timedelta(days=rng.randint(30, 900))
+            app_key, _, app_owner, *_ = _saas_application(number)
+            owner = "" if number % 16 == 3 else email(app_owner)
+            age = rng.randint(30, 900)
+            created = now - timedelta(days=age)
             never = number % 5 == 4
             last_used = (
-                "never" if never else _stamp(now - timedelta(days=rng.randint(0, 200)))
+                "never"
+                if never
+                else _stamp(now - timedelta(days=rng.randint(0, min(age, 200))))
             )
             project = "q3-hackathon" if number % 11 == 5 else ""
             writer.writerow(
@@ -197,6 +216,25 @@ def write_saas(directory: Path, rng: random.Random, now: datetime) -> tuple[Path
             )
             rows += 1
     return path, rows
+
+
+def _saas_application(
+    number: int,
+) -> tuple[str, str, str, bool, str | None, str | None]:
+    """Return the application of SaaS row `number`: three rows are the legacy CRM's."""
+    if number % 20 == 6:
+        return next(app for app in APPLICATIONS if app[0] == LEGACY_APPLICATION)
+    current = [app for app in APPLICATIONS if app[0] != LEGACY_APPLICATION]
+    return current[number % len(current)]
+
+
+def role_owners() -> dict[str, str]:
+    """Return the owner's email of each AppRole role the seeding creates.
+
+    AppRole roles carry no metadata, so no source reports their owners: the
+    quickstart assigns them in Steward, as a platform team would.
+    """
+    return {f"{key}-service": email(owner) for key, _, owner, *_ in APPLICATIONS}
 
 
 def _stamp(value: datetime) -> str:
@@ -235,9 +273,11 @@ def seed_openbao(
         )
         created += 1
         role_id = client.auth.approle.read_role_id(role)["data"]["role_id"]
-        for number in range(rng.randint(7, 10)):
+        legacy = key == LEGACY_APPLICATION
+        secret_ids = LEGACY_SECRET_IDS if legacy else rng.randint(7, 10)
+        for number in range(secret_ids):
             metadata = {"application": key, "purpose": f"instance-{number}"}
-            if number % 6 != 5:
+            if not (number == 5 and key in UNLABELLED_SECRET_IDS):
                 metadata["owner"] = email(owner)
             if project and number % 2 == 0:
                 metadata["project"] = project
@@ -257,9 +297,9 @@ def seed_openbao(
             if number % 3 == 0:
                 # A login marks the secret-id as used.
                 client.auth.approle.login(role_id, data["secret_id"], use_token=False)
-        for name in KV_SECRETS:
+        for name in LEGACY_KV_SECRETS if legacy else KV_SECRETS:
             custom = {"application": key}
-            if name != "webhook-secret":
+            if not (name == "webhook-secret" and key in UNLABELLED_KV_SECRETS):
                 custom["owner"] = email(owner)
             client.secrets.kv.v2.create_or_update_secret(
                 path=f"{key}/{name}",
@@ -269,9 +309,9 @@ def seed_openbao(
                 path=f"{key}/{name}", custom_metadata=custom
             )
             created += 1
-        for number in range(4):
+        for number in range(LEGACY_TOKENS if legacy else 4):
             meta = {"application": key, "owner": email(owner)}
-            if number == 3:
+            if number == 3 and key in UNLABELLED_TOKENS:
                 meta.pop("owner")
             client.auth.token.create(
                 policies=policies if number == 0 else [policy],

@@ -33,9 +33,11 @@ from governance.audit.service import Actor
 from governance.campaign.service import start_campaign
 from governance.database import migrate
 from governance.discovery.runner import discover_sources, selected_instances
+from governance.identity.service import find_identity
 from governance.imports.entities import import_entities
 from governance.imports.identities import import_identities
 from governance.imports.people import import_people
+from governance.ownership.service import assign_owner
 from governance.remediation.worker import RemediationWorker
 from governance.report.service import build_report
 from governance.settings import load_settings
@@ -47,6 +49,7 @@ from quickstart.fleet import (
     Fleet,
     build_fleet,
     email,
+    role_owners,
 )
 from quickstart.openbao import DevServer, start_dev_server
 
@@ -200,6 +203,12 @@ def _pipeline(demo: Demo, out: TextIO) -> None:
         if outcome.result is None:
             raise RuntimeError(f"discovery of {outcome.source} failed: {outcome.error}")
         _say(out, f"Discovered {outcome.result.seen} NHIs in {outcome.source}.")
+    roles = _assign_role_owners(steward, actor)
+    _say(
+        out,
+        f"Assigned {roles} AppRole roles to their applications' owners, because "
+        "roles carry no owner metadata.",
+    )
     saas = import_identities(steward, fleet.saas_csv, source=SAAS_SOURCE, actor=actor)
     _say(
         out,
@@ -230,6 +239,22 @@ def _pipeline(demo: Demo, out: TextIO) -> None:
         f"Campaign {campaign_id} opened: every owner gets a direct message and "
         "orphans go to #nhi-orphans.",
     )
+
+
+def _assign_role_owners(steward: Steward, actor: Actor) -> int:
+    """Assign each seeded AppRole role to its application's owner; return how many."""
+    owners = role_owners()
+    with steward.session() as session:
+        for role, owner in owners.items():
+            identity = find_identity(session, f"{SOURCE}:auth/approle/role/{role}")
+            assign_owner(
+                session,
+                identity,
+                owner,
+                actor=actor,
+                reason="owner of the application the role serves",
+            )
+    return len(owners)
 
 
 def pump(demo: Demo) -> Callable[[], None]:

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from slack_bolt.request import BoltRequest
 
 from bot import payloads
-from bot.console.render import Control, Drawer, plain_text
+from bot.console.render import Control, Drawer, element_text
 from bot.context import Bot
 from bot.local_api import Message, SlackApi
 
@@ -281,7 +281,7 @@ class Console:
         self._write("\n".join(drawing.lines))
 
     def _open_view(self, view: dict[str, Any]) -> None:
-        title = plain_text(str((view.get("title") or {}).get("text", "form")))
+        title = element_text(view.get("title")) or "form"
         view_id = f"VFORM{self._seen_views + 1}"
         self._view = _OpenView(
             view_id=view_id,
@@ -341,8 +341,8 @@ class Console:
 
     def _confirmed(self, control: Control) -> bool:
         confirm = control.confirm or {}
-        title = plain_text(str((confirm.get("title") or {}).get("text", "Confirm")))
-        text = plain_text(str((confirm.get("text") or {}).get("text", "")))
+        title = element_text(confirm.get("title")) or "Confirm"
+        text = element_text(confirm.get("text"))
         self._write(f"  {title}: {text}")
         self._write("  type yes to confirm, anything else to cancel")
         answer = self.read_line() or ""

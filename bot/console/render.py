@@ -16,6 +16,12 @@ WIDTH = 78
 
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _BARE_LINK = re.compile(r"<([^>]+)>")
+# Slack formats a marked span only when its markers sit at word boundaries:
+# no letter or digit just outside the span, no space just inside it. So
+# `snake_case_name` and `2*3*4` stay as they are.
+_CODE = re.compile(r"(?<![^\W_])`([^`\n]+)`(?![^\W_])")
+_BOLD = re.compile(r"(?<![^\W_])(?<!\*)\*(?=\S)([^*\n]*?\S)\*(?!\*)(?![^\W_])")
+_ITALIC = re.compile(r"(?<!\w)_(?=\S)([^_\n]*?\S)_(?!\w)")
 
 
 @dataclass(frozen=True)
@@ -44,16 +50,46 @@ class Drawing:
     controls: list[Control] = field(default_factory=list)
 
 
+def strip_markers(text: str) -> str:
+    """Drop mrkdwn's bold, italic and code markers where Slack would format.
+
+    Text inside a code span is kept verbatim, markers included.
+    """
+    parts = _CODE.split(text)
+    for index in range(0, len(parts), 2):
+        part = parts[index]
+        # Two rounds undo a span nested in another, such as *_both_*.
+        for _ in range(2):
+            part = _ITALIC.sub(r"\1", _BOLD.sub(r"\1", part))
+        parts[index] = part
+    return "".join(parts)
+
+
 def plain_text(text: str) -> str:
-    """Return mrkdwn as terminal text: links shown by label, entities unescaped."""
+    """Return mrkdwn as terminal text.
+
+    Links show by their label, formatting markers are dropped and entities
+    are unescaped.
+    """
     text = _LINK.sub(r"\2", text)
     text = _BARE_LINK.sub(r"\1", text)
+    text = strip_markers(text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def element_text(element: dict[str, Any] | None) -> str:
+    """Return a text object as shown: mrkdwn converted, plain_text as it is."""
+    if not element:
+        return ""
+    text = str(element.get("text", ""))
+    if element.get("type") == "plain_text":
+        return text
+    return plain_text(text)
 
 
 def _wrap(text: str, indent: str = "  ") -> list[str]:
     lines: list[str] = []
-    for paragraph in plain_text(text).splitlines() or [""]:
+    for paragraph in text.splitlines() or [""]:
         lines.extend(
             textwrap.wrap(
                 paragraph,
@@ -65,12 +101,6 @@ def _wrap(text: str, indent: str = "  ") -> list[str]:
             or [indent.rstrip()]
         )
     return lines
-
-
-def _text_of(element: dict[str, Any] | None) -> str:
-    if not element:
-        return ""
-    return str(element.get("text", ""))
 
 
 class Drawer:
@@ -90,7 +120,7 @@ class Drawer:
     ) -> Drawing:
         drawing = Drawing()
         if not blocks:
-            drawing.lines.extend(_wrap(fallback))
+            drawing.lines.extend(_wrap(plain_text(fallback)))
             return drawing
         for block in blocks:
             self._block(drawing, block, channel, message_ts, view_id)
@@ -107,18 +137,18 @@ class Drawer:
         kind = block.get("type")
         block_id = str(block.get("block_id", ""))
         if kind == "header":
-            drawing.lines.append("  " + plain_text(_text_of(block.get("text"))).upper())
+            drawing.lines.append("  " + element_text(block.get("text")).upper())
         elif kind == "section":
-            drawing.lines.extend(_wrap(_text_of(block.get("text"))))
+            drawing.lines.extend(_wrap(element_text(block.get("text"))))
             for item in block.get("fields") or []:
-                drawing.lines.extend(_wrap(_text_of(item), "    "))
+                drawing.lines.extend(_wrap(element_text(item), "    "))
             accessory = block.get("accessory")
             if accessory:
                 self._element(
                     drawing, accessory, block_id, channel, message_ts, view_id
                 )
         elif kind == "context":
-            texts = [_text_of(item) for item in block.get("elements") or []]
+            texts = [element_text(item) for item in block.get("elements") or []]
             drawing.lines.extend(_wrap("  ".join(texts), "    "))
         elif kind == "divider":
             drawing.lines.append("  " + "-" * (WIDTH - 4))
@@ -126,7 +156,7 @@ class Drawer:
             for element in block.get("elements") or []:
                 self._element(drawing, element, block_id, channel, message_ts, view_id)
         elif kind == "input":
-            label = _text_of(block.get("label"))
+            label = element_text(block.get("label"))
             element = block.get("element") or {}
             drawing.lines.append(f"  {label}: <{element.get('type', 'input')}>")
             self._element(drawing, element, block_id, channel, message_ts, view_id)
@@ -146,9 +176,9 @@ class Drawer:
         number = self.next_number
         self.next_number += 1
         label = (
-            _text_of(element.get("text"))
+            element_text(element.get("text"))
             if kind == "button"
-            else _text_of(element.get("placeholder")) or "pick a person"
+            else element_text(element.get("placeholder")) or "pick a person"
         )
         control = Control(
             number=number,
@@ -164,4 +194,4 @@ class Drawer:
         )
         drawing.controls.append(control)
         hint = " (then an email)" if kind == "users_select" else ""
-        drawing.lines.append(f"    [{number}] {plain_text(label)}{hint}")
+        drawing.lines.append(f"    [{number}] {label}{hint}")

@@ -3,8 +3,9 @@
 Guests (restricted Slack users) cannot claim: they get an ephemeral message
 and nothing changes. A claim of a privileged identity waits for a security
 admin, whom the core asks with a `claim_approval` notification. After a
-claim is approved or rejected, every orphan post of the identity is edited
-to show the outcome.
+claim, and after its approval or rejection, every orphan post that shows
+the identity (for a campaign's orphans, the one page that lists it) is
+edited to show the outcome.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from bot.directory import RESTRICTED
 from bot.errors import UsageError, reply_to_errors
 from bot.flows.clicks import (
     Click,
+    find_sent,
     identify,
     parse_id,
     refresh_clicked,
     refresh_sent,
     tell,
 )
+from bot.messages.claims import orphan_page_keys
 from bot.messages.parts import identity_title
 from governance.claim.models import ClaimStatus
 from governance.claim.service import claim_identity, decide_claim, disown, lock_claim
@@ -37,18 +40,26 @@ from governance.remediation.notifications import Template
 
 
 def orphan_posts(session: Session, identity_id: int) -> list[int]:
-    """Return the ids of the posted orphan messages about one identity."""
+    """Return the ids of the posted orphan messages that show one identity.
+
+    These are the posts of the identity alone and, for each campaign that
+    listed it among its orphans, the one page of that list that shows it.
+    """
     notifications = sa.select(Remediation.id).where(
         Remediation.identity_id == identity_id,
         Remediation.kind == RemediationKind.NOTIFY,
         Remediation.reason == Template.ORPHAN_CLAIM.value,
     )
+    own_posts = SentMessage.remediation_id.in_(notifications)
+    page_keys = orphan_page_keys(session, identity_id)
+    matching = (
+        sa.or_(own_posts, SentMessage.key.in_(page_keys)) if page_keys else own_posts
+    )
     return list(
         session.scalars(
-            sa.select(SentMessage.id).where(
-                SentMessage.remediation_id.in_(notifications),
-                SentMessage.template == Template.ORPHAN_CLAIM.value,
-            )
+            sa.select(SentMessage.id)
+            .where(matching, SentMessage.template == Template.ORPHAN_CLAIM.value)
+            .order_by(SentMessage.id)
         )
     )
 
@@ -74,6 +85,9 @@ def register(bot: Bot) -> None:
             title = identity_title(identity)
             time_zone = person.time_zone
             posts = orphan_posts(session, identity.id)
+            clicked = _clicked_post(session, click)
+            if clicked is not None and clicked not in posts:
+                posts.append(clicked)
         ack()
         if waiting:
             tell(
@@ -103,6 +117,16 @@ def register(bot: Bot) -> None:
         (Action.CLAIM_REJECT, False),
     ):
         bot.bolt.action(action.value)(claim_decision_listener(bot, approve))
+
+
+def _clicked_post(session: Session, click: Click) -> int | None:
+    """Return the `sent_message` id of the clicked orphan post, if recorded."""
+    if click.channel is None or click.message_ts is None:
+        return None
+    sent = find_sent(session, click.channel, click.message_ts)
+    if sent is None or sent.template != Template.ORPHAN_CLAIM.value:
+        return None
+    return sent.id
 
 
 def claim_decision_listener(bot: Bot, approve: bool) -> Any:

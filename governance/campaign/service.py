@@ -208,7 +208,7 @@ def start_campaign(
     rows = session.execute(statement).all()
     owned: list[int] = []
     reviewers: set[int] = set()
-    orphans = 0
+    orphans: list[int] = []
     for start in range(0, len(rows), BATCH_SIZE):
         batch = rows[start : start + BATCH_SIZE]
         labels = _entity_labels(session, [row.id for row in batch])
@@ -246,16 +246,13 @@ def start_campaign(
                 if row.state is IdentityState.ORPHANED
             ],
         )
-        orphan_ids: list[int] = []
         for row in batch:
             if row.state is IdentityState.OWNED:
                 owned.append(row.id)
                 if row.owner_id is not None:
                     reviewers.add(row.owner_id)
             else:
-                orphan_ids.append(row.id)
-        orphans += len(orphan_ids)
-        _queue_claim_requests(session, campaign.id, orphan_ids, actor=actor, now=now)
+                orphans.append(row.id)
     transition_many(
         session,
         owned,
@@ -265,6 +262,7 @@ def start_campaign(
         action="review.opened",
         reason=f"campaign {campaign.id}",
     )
+    _queue_claim_requests(session, campaign.id, orphans, actor=actor)
     _queue_review_requests(
         session, campaign.id, sorted(reviewers), actor=actor, now=now
     )
@@ -273,44 +271,38 @@ def start_campaign(
         campaign.id,
         len(rows),
         len(reviewers),
-        orphans,
+        len(orphans),
     )
     return campaign
 
 
-def _queue_claim_requests(
-    session: Session,
-    campaign_id: int,
-    identity_ids: list[int],
-    *,
-    actor: Actor,
-    now: datetime,
-) -> None:
-    """Queue the security team's claim request for each orphan, in one insert.
+def claim_request_key(campaign_id: int) -> str:
+    """Return the dedupe key of the claim request listing a campaign's orphans."""
+    return f"campaign:{campaign_id}:orphans"
 
-    Writes the rows `queue_notification` would write, without its look-up by
-    dedupe key: the keys name the campaign, which this transaction created.
+
+def _queue_claim_requests(
+    session: Session, campaign_id: int, identity_ids: list[int], *, actor: Actor
+) -> None:
+    """Queue one claim request listing every orphan of the campaign.
+
+    The orphan channel gets the list as pages of a few orphans each instead
+    of one message per orphan. The context stores the identity ids in
+    order, so every rendering of the notification (a retry after a partial
+    post, a refresh after a claim) pages the same orphans the same way.
     """
     if not identity_ids:
         return
-    rows = [
-        {
-            "kind": RemediationKind.NOTIFY,
-            "status": RemediationStatus.PENDING,
-            "dedupe_key": f"campaign:{campaign_id}:claim:{identity_id}",
-            "identity_id": identity_id,
-            "payload": {
-                "recipient": None,
-                "template": "orphan_claim",
-                "context": {"identity_id": identity_id, "campaign_id": campaign_id},
-            },
-            "reason": "orphan_claim",
-            "requested_by": actor.name,
-            "next_attempt_at": now,
-        }
-        for identity_id in identity_ids
-    ]
-    session.execute(sa.insert(cast(sa.Table, Remediation.__table__)), rows)
+    # NOTE: one row lists every orphan, so 20,000 orphans make a payload of
+    # about 140 kB and 2,000 pages that one notifier job posts in turn.
+    queue_notification(
+        session,
+        actor=actor,
+        dedupe_key=claim_request_key(campaign_id),
+        recipient=None,
+        template=Template.ORPHAN_CLAIM.value,
+        context={"campaign_id": campaign_id, "identity_ids": list(identity_ids)},
+    )
 
 
 def _queue_review_requests(
@@ -323,8 +315,8 @@ def _queue_review_requests(
 ) -> None:
     """Queue one `review_request` per reviewer of the campaign, in one insert.
 
-    Like `_queue_claim_requests`, this skips the look-up by dedupe key
-    because the keys name a campaign that this transaction created.
+    Writes the rows `queue_notification` would write, without its look-up by
+    dedupe key: the keys name a campaign that this transaction created.
     """
     if not reviewer_ids:
         return

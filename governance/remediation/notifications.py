@@ -8,8 +8,10 @@ behind the ids when it sends, so a message shows the state at sending time.
 
 Context keys by template:
 
-- `orphan_claim`: identity_id, campaign_id (optional). Goes to the orphan
-  channel, where anyone but a guest may claim.
+- `orphan_claim`: either identity_id (one orphan) or campaign_id and
+  identity_ids (every orphan of a campaign, in order, posted as pages of a
+  few orphans each). Goes to the orphan channel, where anyone but a guest
+  may claim.
 - `review_request`: campaign_id, reviewer_id. One per reviewer per campaign,
   listing every pending review of that reviewer in the campaign.
 - `review_reminder`: campaign_id, reviewer_id, round.

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 from slack_bolt import Ack, Respond
 
 from bot.app import build_bot
 from bot.console.chat import Console
-from bot.console.render import Drawer
+from bot.console.render import Drawer, plain_text, strip_markers
 from bot.context import Bot
 from bot.local_api import SlackApi
 from bot.notifier import SlackNotifier
@@ -135,8 +136,67 @@ def test_drawer_numbers_buttons_and_pickers() -> None:
         message_ts="1.1",
     )
     assert drawing.lines[0] == "  REVIEW"
-    assert "*a* <b> link" in drawing.lines[1]
+    assert "a <b> link" in drawing.lines[1]
     assert [control.kind for control in drawing.controls] == ["users_select", "button"]
     assert [control.number for control in drawing.controls] == [1, 2]
     assert drawing.controls[1].confirm is not None
     assert "    [2] Certify" in drawing.lines
+
+
+@pytest.mark.parametrize(
+    ("mrkdwn", "shown"),
+    [
+        ("*Claimed* by Olive", "Claimed by Olive"),
+        ("_italic_ and `code`", "italic and code"),
+        (
+            "Risk tier: *privileged* (root policy)",
+            "Risk tier: privileged (root policy)",
+        ),
+        ("*_both_* and _*both*_", "both and both"),
+        ("(*bold*), _it_.", "(bold), it."),
+        ("*Owner:* none", "Owner: none"),
+        ("first *bold* then *more bold*", "first bold then more bold"),
+    ],
+)
+def test_markers_dropped(mrkdwn: str, shown: str) -> None:
+    assert strip_markers(mrkdwn) == shown
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "approle_secret_id",
+        "snake_case_name and other_name",
+        "__init__",
+        "word_ and _word",
+        "2*3*4",
+        "5 * 3 * 2",
+        "a*b* c",
+        "*unclosed bold",
+        "*two\nlines*",
+        "**",
+        "``",
+    ],
+)
+def test_markers_kept_inside_words(kept: str) -> None:
+    assert strip_markers(kept) == kept
+
+
+def test_code_span_kept_verbatim() -> None:
+    assert strip_markers("`*not bold*` and *bold*") == "*not bold* and bold"
+    assert strip_markers("`secret_id_accessor`") == "secret_id_accessor"
+
+
+def test_plain_text_of_mrkdwn() -> None:
+    shown = plain_text("*<https://x.example|billing_exporter>* &lt;a_b&gt; _note_")
+    assert shown == "billing_exporter <a_b> note"
+
+
+def test_drawer_keeps_plain_text_markers() -> None:
+    drawing = Drawer().draw(
+        [
+            {"type": "header", "text": {"type": "plain_text", "text": "*Review*"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*Review*"}},
+        ]
+    )
+    assert drawing.lines == ["  *REVIEW*", "  Review"]

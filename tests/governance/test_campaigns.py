@@ -140,12 +140,41 @@ def test_campaign_selects_due_identities(
         "alice@example.com": {"campaign_id": campaign.id, "reviewer_id": alice},
         "bob@example.com": {"campaign_id": campaign.id, "reviewer_id": bob},
     }
+    [claims] = [
+        message for message in messages if message.payload["template"] == "orphan_claim"
+    ]
+    assert claims.payload["recipient"] is None
+    assert claims.payload["context"] == {
+        "campaign_id": campaign.id,
+        "identity_ids": [inventory["orphan"].id],
+    }
 
     # An identity in an open review is not added to a second campaign.
     second = start_campaign(session, actor=ADMIN, settings=app.settings)
     session.commit()
     assert campaign_counts(session, second).total == 0
     assert verify_database(session).ok
+
+
+def test_campaign_queues_one_claim_request(app: Steward, session: Session) -> None:
+    past = utcnow() - timedelta(days=1)
+    orphans = [
+        make_identity(session, state=IdentityState.ORPHANED, review_due_at=past).id
+        for _ in range(25)
+    ]
+    session.commit()
+
+    campaign = start_campaign(session, actor=ADMIN, settings=app.settings)
+    session.commit()
+
+    claims = session.scalars(
+        sa.select(Remediation).where(Remediation.reason == "orphan_claim")
+    ).all()
+    assert len(claims) == 1
+    assert claims[0].dedupe_key == f"campaign:{campaign.id}:orphans"
+    assert claims[0].identity_id is None
+    assert claims[0].payload["context"]["identity_ids"] == sorted(orphans)
+    assert campaign_counts(session, campaign).orphans == 25
 
 
 def test_campaign_filters(
