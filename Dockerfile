@@ -23,6 +23,7 @@ COPY bot ./bot
 COPY connectors ./connectors
 COPY governance ./governance
 COPY migrations ./migrations
+COPY quickstart ./quickstart
 
 # Build Steward's wheel, then install it with its runtime dependencies only
 # (no test extras) into a virtual environment that the final stage copies.

@@ -23,10 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,18 @@ SERVE_START_SECONDS = 30
 @pytest.fixture(scope="module")
 def dockerfile() -> Dockerfile:
     return parse_dockerfile(DOCKERFILE)
+
+
+def _packages() -> list[str]:
+    """Return the top-level packages that pyproject.toml puts in the wheel."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    return sorted(
+        path.name
+        for path in ROOT.iterdir()
+        if (path / "__init__.py").is_file()
+        and any(fnmatch(path.name, pattern) for pattern in patterns)
+    )
 
 
 # --- What the Dockerfile declares -------------------------------------------
@@ -112,6 +126,17 @@ def test_healthcheck_calls_healthz(dockerfile: Dockerfile) -> None:
     assert "/healthz" in command[2]
     assert "urllib" in command[2]
     assert any(option.startswith("--timeout=") for option in options)
+
+
+def test_builder_copies_every_package(dockerfile: Dockerfile) -> None:
+    copied = set()
+    for instruction in dockerfile.stage("builder").all("COPY"):
+        *sources, _ = shlex.split(instruction.arguments)
+        copied.update(sources)
+    packages = _packages()
+    assert "governance" in packages
+    for package in packages:
+        assert package in copied, f"the builder stage does not copy {package}"
 
 
 def test_dockerignore_admits_copied_sources(dockerfile: Dockerfile) -> None:
@@ -355,15 +380,16 @@ def data_root() -> Iterator[Path]:
 
 @pytest.mark.slow
 def test_image_installs_runtime_only(built_image: BuiltImage, data_root: Path) -> None:
+    packages = _packages()
+    extras = ["pytest", "mypy", "moto", "time_machine", "tests"]
     probe = (
-        "import importlib.util, json, governance; "
-        "names = ['governance', 'bot', 'connectors', 'migrations', 'waitress', "
-        "'psycopg', 'pytest', 'mypy', 'moto', 'time_machine', 'tests']; "
+        "import importlib.util, json, sys, governance; "
         "print(json.dumps({'found': {n: importlib.util.find_spec(n) is not None "
-        "for n in names}, 'governance': governance.__file__}))"
+        "for n in sys.argv[1:]}, 'governance': governance.__file__}))"
     )
+    names = [*packages, "waitress", "psycopg", *extras]
     result = subprocess.run(
-        [str(built_image.venv / "bin" / "python"), "-c", probe],
+        [str(built_image.venv / "bin" / "python"), "-c", probe, *names],
         cwd=data_root,
         env={"PATH": BASE_IMAGE_PATH},
         capture_output=True,
@@ -372,11 +398,11 @@ def test_image_installs_runtime_only(built_image: BuiltImage, data_root: Path) -
     )
     report = json.loads(result.stdout)
     found = report["found"]
-    for package in ("governance", "bot", "connectors", "migrations"):
+    for package in packages:
         assert found[package], f"{package} is missing from the wheel"
     assert found["waitress"]
     assert found["psycopg"]
-    for extra in ("pytest", "mypy", "moto", "time_machine", "tests"):
+    for extra in extras:
         assert not found[extra], f"{extra} is installed in the image"
     assert report["governance"].startswith(str(built_image.venv))
     assert not (built_image.venv / "bin" / "ruff").exists()
