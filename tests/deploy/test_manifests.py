@@ -126,6 +126,7 @@ def test_secret_variables_found() -> None:
     assert "STEWARD_DATABASE_PASSWORD" in SECRET_VARIABLES
     assert "STEWARD_SLACK__BOT_TOKEN" in SECRET_VARIABLES
     assert "STEWARD_SLACK__SIGNING_SECRET" in SECRET_VARIABLES
+    assert "STEWARD_WEBHOOK__SECRET" in SECRET_VARIABLES
 
 
 # --- Docker Compose -----------------------------------------------------------
@@ -201,6 +202,7 @@ def test_compose_settings_load(
     assert settings.database_url == expected
     assert settings.database_password is not None
     assert settings.slack.configured
+    assert settings.webhook.secret is not None
 
 
 def test_compose_secrets_are_placeholders() -> None:
@@ -211,6 +213,7 @@ def test_compose_secrets_are_placeholders() -> None:
         "STEWARD_DATABASE_PASSWORD",
         "STEWARD_SLACK__BOT_TOKEN",
         "STEWARD_SLACK__SIGNING_SECRET",
+        "STEWARD_WEBHOOK__SECRET",
     }
     for name, value in [*secrets.items(), *postgres.items()]:
         assert PLACEHOLDER.fullmatch(value), f"{name} has a value, not a placeholder"
@@ -392,6 +395,7 @@ def test_kubernetes_settings_load(
     assert settings.database_password is not None
     # The file and the Secret both set parts of [slack] and must merge.
     assert settings.slack.configured
+    assert settings.webhook.secret is not None
     assert settings.log_format == "json"
 
 
