@@ -26,6 +26,8 @@ def _read_terminal() -> str | None:
 
 
 def _reader(script: TextIO) -> Callable[[], str | None]:
+    """Return a reader of script lines that echoes each line, as a terminal would."""
+
     def read() -> str | None:
         line = script.readline()
         if line:
@@ -76,9 +78,7 @@ def quickstart(directory: Path, script: TextIO | None, use_slack: bool | None) -
             except KeyboardInterrupt:
                 stop.set()
         else:
-            read_line = (
-                (lambda: script.readline() or None) if script else _read_terminal
-            )
+            read_line = _reader(script) if script else _read_terminal
             try:
                 run_console(demo, read_line, out)
             except KeyboardInterrupt:
