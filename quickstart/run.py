@@ -118,8 +118,8 @@ def prepare(directory: Path, out: TextIO, *, console: bool) -> Demo:
     _log_to_file(directory / "steward.log", console=console)
     _say(out, f"Starting an OpenBao dev server (files in {directory}) ...")
     openbao = start_dev_server(directory / "openbao")
-    # The dev server's root token is printed on purpose: the server holds only
-    # demo data, lives in memory and stops with the quickstart.
+    # The root token is printed on purpose: this dev server keeps only demo
+    # data, in memory, and stops with the quickstart.
     _say(
         out,
         f"OpenBao is listening on {openbao.url}. To look at it with the bao CLI:\n"
