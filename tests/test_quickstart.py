@@ -32,6 +32,7 @@ ADMIN = "security@example.com"
 SECTION = re.compile(r"^== (.+?) ==$", re.MULTILINE)
 ACCESSOR = re.compile(r"approle_secret_id in openbao: (\S+)")
 OPENBAO_URL = re.compile(r"OpenBao is listening on (http://127\.0\.0\.1:(\d+))\.")
+EXPORT = re.compile(r"export BAO_ADDR=(\S+) BAO_TOKEN=(\S+)")
 
 
 def _environment() -> dict[str, str]:
@@ -175,6 +176,24 @@ def _approve_number(text: str, accessor: str) -> str:
     raise AssertionError(f"no approval request for {accessor}:\n{text}")
 
 
+def _listed_secret_ids(export: re.Match[str], home: Path) -> str:
+    """Return `bao list` of the billing role's secret-id accessors, as printed."""
+    listed = subprocess.run(
+        [str(BAO), "list", "auth/approle/role/billing-service/secret-id"],
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(home),
+            "BAO_ADDR": export.group(1),
+            "BAO_TOKEN": export.group(2),
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return listed.stdout
+
+
 def _listening(port: str) -> bool:
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/sys/health", timeout=5)
@@ -208,7 +227,9 @@ def test_quickstart_revocation_in_openbao(
     opening = session.text
     address = OPENBAO_URL.search(opening)
     assert address is not None, opening
-    assert "export BAO_ADDR=" in opening
+    export = EXPORT.search(opening)
+    assert export is not None, opening
+    assert export.group(1) == address.group(1)
     inventory = re.search(r"Inventory: .*", opening)
     assert inventory is not None
     assert "Campaign 1 opened" in inventory.group(0)
@@ -217,6 +238,7 @@ def test_quickstart_revocation_in_openbao(
     accessor, revoke = _privileged_secret_id(opening)
     before = session.send(f"login {accessor}", ADMIN)
     assert "login with billing-service succeeded" in before
+    assert accessor in _listed_secret_ids(export, tmp_path)
 
     session.send(f"as {OWNER}", OWNER)
     mark = len(session.text)
@@ -238,6 +260,9 @@ def test_quickstart_revocation_in_openbao(
     after = session.send(f"login {accessor}", ADMIN)
     assert "login with billing-service failed" in after
     assert "succeeded" not in after
+    remaining = _listed_secret_ids(export, tmp_path)
+    assert accessor not in remaining
+    assert len(remaining.split()) > 2
 
     # Quitting stops OpenBao.
     port = address.group(2)
