@@ -44,7 +44,7 @@ def _environment() -> dict[str, str]:
     }
 
 
-class Session:
+class QuickstartProcess:
     """A running quickstart: its transcript so far and the pipe it reads."""
 
     def __init__(self, directory: Path, script: Path) -> None:
@@ -133,13 +133,13 @@ class Session:
 
 
 @pytest.fixture
-def started(tmp_path: Path) -> Iterator[tuple[Session, Path]]:
+def started(tmp_path: Path) -> Iterator[tuple[QuickstartProcess, Path]]:
     if not BAO.is_file():
         pytest.skip(f"bao binary not found at {BAO} (set STEWARD_TEST_BAO)")
     script = tmp_path / "script"
     os.mkfifo(script)
     directory = tmp_path / "quickstart"
-    session = Session(directory, script)
+    session = QuickstartProcess(directory, script)
     try:
         yield session, directory
     finally:
@@ -220,7 +220,7 @@ def _processes_with(argument: str) -> list[int]:
 
 
 def test_quickstart_revocation_in_openbao(
-    started: tuple[Session, Path], tmp_path: Path
+    started: tuple[QuickstartProcess, Path], tmp_path: Path
 ) -> None:
     session, directory = started
     session.expect(re.escape(f"\n{ADMIN}> "))
