@@ -26,6 +26,8 @@ def _read_terminal() -> str | None:
 
 
 def _reader(script: TextIO) -> Callable[[], str | None]:
+    """Return a reader of script lines that echoes each line, as a terminal would."""
+
     def read() -> str | None:
         line = script.readline()
         if line:

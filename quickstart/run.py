@@ -121,6 +121,13 @@ def prepare(directory: Path, out: TextIO, *, console: bool) -> Demo:
     _log_to_file(directory / "steward.log", console=console)
     _say(out, f"Starting an OpenBao dev server (files in {directory}) ...")
     openbao = start_dev_server(directory / "openbao")
+    # The root token is printed on purpose: this dev server keeps only demo
+    # data, in memory, and stops with the quickstart.
+    _say(
+        out,
+        f"OpenBao is listening on {openbao.url}. To look at it with the bao CLI:\n"
+        f"  export BAO_ADDR={openbao.url} BAO_TOKEN={openbao.root_token}",
+    )
     try:
         root = hvac.Client(url=openbao.url, token=openbao.root_token)
         fleet = build_fleet(directory / "exports", root)
