@@ -43,6 +43,7 @@ from governance.campaign.models import Review, ReviewStatus
 from governance.campaign.reassign import reassign_review
 from governance.errors import ConflictError, NotFoundError, PermissionDeniedError
 from governance.identity.models import Identity
+from governance.ids import parse_database_id
 from governance.person.models import Person
 from governance.remediation.notifications import Template
 
@@ -78,8 +79,9 @@ def page_from_blocks(session: Session, click: Click) -> Page | None:
     review_ids: list[int] = []
     for block in click.message_blocks:
         parts = str(block.get("block_id") or "").split(":")
-        if len(parts) == 2 and parts[0] == "review" and parts[1].isdigit():
-            review_ids.append(int(parts[1]))
+        review_id = parse_database_id(parts[1]) if len(parts) == 2 else None
+        if parts[0] == "review" and review_id is not None:
+            review_ids.append(review_id)
     if not review_ids:
         return None
     first = session.get(Review, review_ids[0])
@@ -152,7 +154,9 @@ def register(bot: Bot) -> None:
     ) -> None:
         try:
             metadata = json.loads(view.get("private_metadata") or "{}")
-            review_id = int(metadata["review_id"])
+            review_id = parse_database_id(str(metadata["review_id"]))
+            if review_id is None:
+                raise ValueError("invalid review id")
             state = view["state"]["values"][REVIEWER_BLOCK][REVIEWER_ACTION]
             selected = state.get("selected_user")
         except (ValueError, KeyError, TypeError):

@@ -14,6 +14,7 @@ from bot.errors import UsageError
 from governance.discovery.service import check_source_name
 from governance.errors import InvalidInputError
 from governance.identity.models import RiskTier
+from governance.ids import parse_database_id
 
 MAX_TEXT_LENGTH = 1000
 # Ten years; larger values only overflow date arithmetic.
@@ -131,9 +132,10 @@ def _parse_campaign(tokens: list[str]) -> Invocation:
 
 
 def _positive_int(text: str, label: str) -> int:
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
+    number = parse_database_id(text)
+    if number is None or number < 1:
         raise UsageError(f"Invalid {label} `{_quoted(text)}`: expected a number.")
-    return int(text)
+    return number
 
 
 def _split_options(tokens: list[str]) -> dict[str, str]:

@@ -112,6 +112,7 @@ MALFORMED = [
     ("campaign close 1 2", "takes exactly one campaign id"),
     ("campaign close abc", "Invalid campaign id `abc`"),
     ("campaign close 0", "Invalid campaign id `0`"),
+    ("campaign status 99999999999999999999999", "Invalid campaign id `9999"),
     ("status " + "x" * MAX_TEXT_LENGTH, "at most 1,000 are accepted"),
     ("<!channel> <@U1>", "Unknown subcommand `&lt;!channel&gt;`"),
 ]

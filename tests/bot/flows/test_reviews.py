@@ -499,3 +499,41 @@ def test_not_mine_rejects_bad_picks(
     assert _audit(steward) == events_before
     assert _review(steward, reviews[0]).reviewer_id == people["owner"].id
     assert message.edits == 0
+
+
+def _unicode_digits(number: int, zero: str) -> str:
+    return "".join(chr(ord(zero) + int(digit)) for digit in str(number))
+
+
+def test_certify_rejects_non_ascii_and_huge_ids(
+    bot: Bot,
+    steward: Steward,
+    slack_api: SlackApi,
+    server: RunningServer,
+    listeners: TrackingExecutor,
+    people: dict[str, Person],
+) -> None:
+    reviews = _open(steward, people)
+    [message] = deliver(bot, slack_api)
+    events_before = _audit(steward)
+    values = [
+        _unicode_digits(reviews[0], "\uff10"),  # fullwidth digits
+        _unicode_digits(reviews[0], "\u0660"),  # Arabic-Indic digits
+        "99999999999999999999999",
+        "1" * 19,
+    ]
+    for value in values:
+        response = click(
+            server,
+            slack_api,
+            message,
+            user=OWNER_ID,
+            action=Action.REVIEW_CERTIFY,
+            value=value,
+        )
+        listeners.settle()
+
+        assert response.status == 200
+        assert "no valid id" in slack_api.responses[-1]["text"]
+    assert _review(steward, reviews[0]).status is ReviewStatus.PENDING
+    assert _audit(steward) == events_before
