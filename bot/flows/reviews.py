@@ -213,6 +213,12 @@ def decision_listener(bot: Bot, active: bool, minimal: bool) -> Any:
     return decide
 
 
+NOT_IN_DIRECTORY = (
+    "That person is not in Steward's people directory; pick someone who is, "
+    "or ask the security team to import them."
+)
+
+
 def hand_over(
     bot: Bot, user_id: str, review_id: int, selected: str | None
 ) -> str | None:
@@ -224,7 +230,10 @@ def hand_over(
     """
     if not selected:
         raise UsageError("Pick the person who should review this identity.")
-    picked = bot.directory.user_info(selected)
+    try:
+        picked = bot.directory.known_user_info(selected)
+    except UnknownUserError:
+        raise UsageError(NOT_IN_DIRECTORY) from None
     if picked.status == DEACTIVATED:
         raise UsageError("That Slack account is deactivated; pick someone else.")
     if picked.status == RESTRICTED:
@@ -234,10 +243,7 @@ def hand_over(
         try:
             target = bot.directory.person_for(session, selected)
         except UnknownUserError:
-            raise UsageError(
-                "That person is not in Steward's people directory; pick someone "
-                "who is, or ask the security team to import them."
-            ) from None
+            raise UsageError(NOT_IN_DIRECTORY) from None
         reassign_review(
             session, review_id, target.email, actor=actor, settings=bot.settings
         )

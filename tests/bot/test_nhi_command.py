@@ -180,6 +180,17 @@ def test_unknown_user_told_to_be_imported(
     assert slack_api.responses == []
 
 
+def test_user_missing_from_slack_told(
+    server: RunningServer, slack_api: SlackApi, steward: Steward, people: dict[str, int]
+) -> None:
+    before = row_counts(steward)
+    # The stand-in answers users.info for this id with user_not_found.
+    answer = run_command(server, slack_api, "mine", "U0MISSING")
+    assert "not in Steward's people directory" in answer["text"]
+    assert "Something went wrong" not in answer["text"]
+    assert row_counts(steward) == before
+
+
 @pytest.fixture
 def described(steward: Steward, people: dict[str, int]) -> int:
     """An identity with every fact that status shows, owned by the owner."""
