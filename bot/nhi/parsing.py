@@ -15,6 +15,7 @@ from governance.discovery.service import check_source_name
 from governance.errors import InvalidInputError
 from governance.identity.models import RiskTier
 from governance.ids import parse_database_id
+from governance.textsafety import first_control_character, printable
 
 MAX_TEXT_LENGTH = 1000
 # Ten years; larger values only overflow date arithmetic.
@@ -84,6 +85,14 @@ def parse(text: str) -> Invocation:
             f"The command text is {len(text):,} characters long; "
             f"at most {MAX_TEXT_LENGTH:,} are accepted."
         )
+    # PostgreSQL rejects NUL in text parameters, and a terminal escape
+    # sequence names no identity, so such text is rejected before any query.
+    control = first_control_character(text, allow_whitespace=True)
+    if control is not None:
+        raise UsageError(
+            f"The command text contains the control character {control}; "
+            "type it again without it."
+        )
     stripped = text.strip()
     tokens = stripped.split()
     if not tokens:
@@ -104,7 +113,7 @@ def parse(text: str) -> Invocation:
 
 
 def _quoted(token: str) -> str:
-    return token[:40].replace("`", "'")
+    return printable(token[:40]).replace("`", "'")
 
 
 def _parse_campaign(tokens: list[str]) -> Invocation:
