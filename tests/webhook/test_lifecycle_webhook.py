@@ -370,6 +370,24 @@ BAD_BODIES: dict[str, tuple[bytes, str]] = {
         "invalid field 'time': 2026-03-02T09:36:00Z is in the future",
     ),
     "bad_actor_email": (event_body(actor="a@b"), "invalid field 'actor'"),
+    "duplicate_key": (
+        event_body().replace(
+            b'"event_id": "CHG0042"', b'"event_id": "X", "event_id": "Y"'
+        ),
+        "the key 'event_id' appears more than once",
+    ),
+    "nested_duplicate_key": (
+        event_body(actor={"a": 1, "b": 2}).replace(b'"b"', b'"a"'),
+        "the key 'a' appears more than once",
+    ),
+    "ancient_time": (
+        event_body(time="1900-01-01"),
+        "invalid field 'time': 1900-01-01 is more than 365 days ago",
+    ),
+    "year_old_time": (
+        event_body(time="2025-03-01T09:00:00Z"),
+        "is more than 365 days ago",
+    ),
 }
 
 
@@ -635,7 +653,8 @@ def test_unexpected_error_has_reference(
         )
     )
     try:
-        body = event_body(time="2020-01-01")
+        # Today at midnight: neither in the future nor too old on the real clock.
+        body = event_body(time=datetime.now(UTC).date().isoformat())
         with (
             caplog.at_level(logging.INFO, logger="governance.webhook"),
             serve_wsgi(LifecycleWebhook(app)) as url,
