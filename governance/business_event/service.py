@@ -61,9 +61,9 @@ class EventOutcome:
         return ALREADY_CLOSED in self.event.details
 
 
-# The key in an event's details that marks an event for a closed entity; its
-# value is the id of the event that closed it, or None when none did (an
-# import marked it closed).
+# The key in an event's details that marks an event for a closed entity. Its
+# value is the id of the event that closed the entity, or None when an import
+# marked it closed.
 ALREADY_CLOSED = "already_closed_by"
 
 
@@ -247,7 +247,7 @@ def _record_already_closed(
     occurred_at: datetime | None,
 ) -> EventOutcome:
     # NOTE: an identity linked to the entity after it was closed is not
-    # revoked by a later event either; its review or a reconcile finds it.
+    # revoked by a later event for the entity either.
     closed_by = _closing_event_id(session, entity)
     event = BusinessEvent(
         event_id=event_id,

@@ -186,7 +186,7 @@ def test_user_missing_from_slack_told(
     server: RunningServer, slack_api: SlackApi, steward: Steward, people: dict[str, int]
 ) -> None:
     before = row_counts(steward)
-    # The stand-in answers users.info for this id with user_not_found.
+    # The stand-in returns user_not_found from users.info for this id.
     answer = run_command(server, slack_api, "mine", "U0MISSING")
     assert "not in Steward's people directory" in answer["text"]
     assert "Something went wrong" not in answer["text"]
