@@ -94,17 +94,31 @@ class Directory:
         response = self.client.users_info(user=user_id)
         return _slack_user(response["user"])
 
+    def known_user_info(self, user_id: str) -> SlackUser:
+        """Read a Slack user as `user_info` does.
+
+        Raises UnknownUserError when Slack has no such user, and
+        SlackApiError for any other failure.
+        """
+        try:
+            return self.user_info(user_id)
+        except SlackApiError as error:
+            if error.response.get("error") == "user_not_found":
+                raise UnknownUserError(user_id, None) from None
+            raise
+
     def person_for(self, session: Session, user_id: str) -> Person:
         """Return the person behind a Slack user, linking them on first sight.
 
-        Raises UnknownUserError when the user's email matches no person.
+        Raises UnknownUserError when Slack has no such user, or the user has
+        no email, or the email matches no person.
         """
         person = session.scalars(
             sa.select(Person).where(Person.slack_user_id == user_id)
         ).one_or_none()
         if person is not None:
             return person
-        user = self.user_info(user_id)
+        user = self.known_user_info(user_id)
         if user.email is None:
             raise UnknownUserError(user_id, None)
         person = session.scalars(

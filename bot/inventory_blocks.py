@@ -15,14 +15,18 @@ from governance.campaign.models import Review
 from governance.claim.models import Claim
 from governance.identity.models import Identity
 from governance.identity.queries import Listing
+from governance.textsafety import printable
 
 # Longest name or identifier shown in a list line; `/nhi status` shows more.
 LINE_TEXT_LIMIT = 150
 
 
 def text_of(value: str, limit: int = LINE_TEXT_LIMIT) -> str:
-    """Return user-controlled text cut to `limit` and escaped for mrkdwn."""
-    return escape(cut(value, limit))
+    """Return user-controlled text cut to `limit` and escaped for mrkdwn.
+
+    Control characters are shown as escapes such as `\\x1b`.
+    """
+    return escape(cut(printable(value), limit))
 
 
 def words(value: str) -> str:

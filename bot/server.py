@@ -10,8 +10,10 @@ and Slack accepted the bot token. `/metrics` is the Prometheus exposition.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -19,11 +21,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.request.internals import parse_body
+from slack_sdk.signature import Clock, SignatureVerifier
 from waitress import wasyncore
 from waitress.server import create_server as waitress_server
 
 from bot.context import Bot
 from governance.app import Steward
+from governance.clock import utcnow
 from governance.health import Check, check_database
 from governance.webhook.lifecycle import PATH as WEBHOOK_PATH
 from governance.webhook.lifecycle import LifecycleWebhook
@@ -80,6 +85,91 @@ def _json(
     return [body]
 
 
+# Slack sends the request time in whole seconds since the epoch.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+
+
+class _StewardClock(Clock):
+    def now(self) -> float:
+        return utcnow().timestamp()
+
+
+class SignedSlackRoute:
+    """Pass a request to Slack's route only when its signature is valid.
+
+    Bolt parses the body before it verifies the signature, so an unsigned
+    body that is not UTF-8, or whose `payload` is not a JSON object, would
+    raise inside Bolt, which then responds with 500. This wrapper rejects
+    such requests first, with 401 when the signature is missing or invalid
+    and with 400 when the body is not UTF-8 or cannot be parsed. Bolt still
+    verifies the signature of what it receives. The log line of a rejection
+    names the path, the reason and the client address, never the body,
+    which carries a `response_url` and user text.
+    """
+
+    def __init__(self, route: WSGIApplication, signing_secret: str | None) -> None:
+        self.route = route
+        self.verifier = (
+            SignatureVerifier(signing_secret, clock=_StewardClock())
+            if signing_secret
+            else None
+        )
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        body = _read_body(environ)
+        problem = self._problem(environ, body)
+        if problem is not None:
+            status, reason = problem
+            logger.warning(
+                "rejected a request to %s from %s: %s",
+                environ.get("PATH_INFO") or "/",
+                environ.get("REMOTE_ADDR") or "an unknown address",
+                reason,
+            )
+            return _json(start_response, status, {"error": reason})
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return self.route(environ, start_response)
+
+    def _problem(self, environ: WSGIEnvironment, body: bytes) -> tuple[str, str] | None:
+        """Return the status and reason to reject the request with, or None."""
+        if self.verifier is None:
+            return "401 Unauthorized", "no signing secret is configured"
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "400 Bad Request", "the body is not UTF-8"
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or ""
+        if not _TIMESTAMP.fullmatch(timestamp):
+            return "401 Unauthorized", "missing or invalid request timestamp"
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE")
+        if not self.verifier.is_valid(text, timestamp, signature):
+            return "401 Unauthorized", "invalid signature or stale timestamp"
+        # The same parser Bolt runs on the body (slack_bolt.request.internals,
+        # read in slack-bolt 1.30), so a body that passes here parses there too.
+        try:
+            parsed = parse_body(text, environ.get("CONTENT_TYPE"))
+        except ValueError:
+            return "400 Bad Request", "the body is not valid JSON"
+        if not isinstance(parsed, dict):
+            return "400 Bad Request", "the body is not a JSON object"
+        return None
+
+
+def _read_body(environ: WSGIEnvironment) -> bytes:
+    """Return the request body; waitress has already bounded its size."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    return bytes(stream.read(length)) if length > 0 else b""
+
+
 class StewardWsgi:
     """Routes requests by path; every unknown path answers 404."""
 
@@ -97,7 +187,11 @@ class StewardWsgi:
         self.metrics = metrics
         self.routes: dict[str, WSGIApplication] = dict(routes or {})
         if bot is not None:
-            self.routes[SLACK_PATH] = SlackRequestHandler(bot.bolt, path=SLACK_PATH)
+            secret = steward.settings.slack.signing_secret
+            self.routes[SLACK_PATH] = SignedSlackRoute(
+                SlackRequestHandler(bot.bolt, path=SLACK_PATH),
+                secret.get_secret_value() if secret is not None else None,
+            )
         self.routes.setdefault(WEBHOOK_PATH, LifecycleWebhook(steward))
 
     def __call__(

@@ -9,6 +9,7 @@ import time.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -38,7 +39,13 @@ ENV_PREFIX = "STEWARD_"
 ENV_NESTED_DELIMITER = "__"
 CONFIG_FILE_ENV = "STEWARD_CONFIG_FILE"
 
-_EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Quotes, brackets and commas are left out so that a list written in the
+# wrong syntax is rejected instead of read as one odd address.
+_EMAIL_PATTERN = re.compile(
+    r"^[^@\s\"'\[\](),;<>]+@[^@\s\"'\[\](),;<>]+\.[^@\s\"'\[\](),;<>]+$"
+)
+# Slack user ids: U or W, then upper-case letters and digits.
+_SLACK_USER_ID_PATTERN = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 def normalize_email(value: str) -> str:
@@ -52,10 +59,27 @@ def normalize_email(value: str) -> str:
 
 
 def _split_list(value: Any) -> Any:
-    # Environment variables carry lists as comma-separated text.
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
+    """Return a list from an environment variable's text, or `value` unchanged.
+
+    The text is either comma-separated values or a JSON list of strings.
+    Raises ValueError for text that starts like JSON but is not such a list.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            raise ValueError(
+                f"expected a JSON list or comma-separated values, got {value!r}"
+            ) from None
+        if not isinstance(items, list) or not all(
+            isinstance(item, str) for item in items
+        ):
+            raise ValueError(f"expected a JSON list of strings, got {value!r}")
+        return [item.strip() for item in items if item.strip()]
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 class _Section(BaseModel):
@@ -145,6 +169,16 @@ class SlackSettings(_Section):
     @classmethod
     def _split_admin_user_ids(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("admin_user_ids")
+    @classmethod
+    def _check_admin_user_ids(cls, value: list[str]) -> list[str]:
+        for user_id in value:
+            if not _SLACK_USER_ID_PATTERN.match(user_id):
+                raise ValueError(
+                    f"expected a Slack user id like U012AB3CD, got {user_id!r}"
+                )
+        return value
 
     @field_validator("api_url")
     @classmethod

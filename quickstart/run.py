@@ -22,7 +22,7 @@ import hvac
 import hvac.exceptions
 
 from bot.app import build_bot
-from bot.console.chat import Console
+from bot.console.chat import Console, ConsoleCommand
 from bot.context import Bot
 from bot.local_api import SlackApi
 from bot.notifier import SlackNotifier
@@ -283,7 +283,7 @@ def pump(demo: Demo) -> Callable[[], None]:
     return run
 
 
-def login_command(demo: Demo, out: TextIO) -> Callable[[list[str]], None]:
+def login_command(demo: Demo, out: TextIO) -> ConsoleCommand:
     """Return the console's `login` command: try a seeded AppRole login."""
 
     def login(words: list[str]) -> None:
@@ -304,7 +304,11 @@ def login_command(demo: Demo, out: TextIO) -> Callable[[list[str]], None]:
             return
         _say(out, f"  login with {credential.role} succeeded")
 
-    return login
+    return ConsoleCommand(
+        usage="login ACCESSOR",
+        description="log in to OpenBao with the seeded secret-id of this accessor",
+        run=login,
+    )
 
 
 def run_console(demo: Demo, read_line: Callable[[], str | None], out: TextIO) -> None:

@@ -33,6 +33,20 @@ Type a slash command (/nhi help), a control's number to press it, or:
   who            show who you are acting as  help     this text
   quit           stop everything this command started"""
 
+
+@dataclass(frozen=True)
+class ConsoleCommand:
+    """A command the console's host adds, listed in the help text.
+
+    `usage` is the command word and its arguments (`login ACCESSOR`), and
+    `run` receives the words typed after the command word.
+    """
+
+    usage: str
+    description: str
+    run: Callable[[list[str]], None]
+
+
 # How long the console waits for the bot to stop calling Slack after a request.
 QUIET_SECONDS = 0.3
 MAX_WAIT_SECONDS = 10.0
@@ -59,7 +73,7 @@ class Console:
         user_id: str,
         out: TextIO,
         pump: Callable[[], None] | None = None,
-        commands: dict[str, Callable[[list[str]], None]] | None = None,
+        commands: dict[str, ConsoleCommand] | None = None,
     ) -> None:
         self.bot = bot
         self.api = api
@@ -86,7 +100,7 @@ class Console:
         """
         self.read_line = read_line
         self.refresh()
-        self._write(HELP)
+        self._write(self.help_text())
         while True:
             self._write(f"\n{self._prompt()}", end="")
             line = read_line()
@@ -120,7 +134,7 @@ class Console:
         elif command == "as" and len(words) == 2:
             self.act_as(words[1])
         elif command in self.commands:
-            self.commands[command](words[1:])
+            self.commands[command].run(words[1:])
         else:
             self._simple(command)
         return True
@@ -136,7 +150,15 @@ class Console:
         elif command == "who":
             self._write(f"  you are {self._email(self.user_id)} ({self.user_id})")
         else:
-            self._write(HELP)
+            self._write(self.help_text())
+
+    def help_text(self) -> str:
+        """Return the built-in commands, then one line for each added command."""
+        lines = [HELP]
+        for name in sorted(self.commands):
+            command = self.commands[name]
+            lines.append(f"  {command.usage:<14} {command.description}")
+        return "\n".join(lines)
 
     # Requests Slack would send
 

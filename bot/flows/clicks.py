@@ -25,6 +25,7 @@ from bot.errors import UsageError
 from bot.messages import Page, RefreshRequest, refresher_for
 from governance.audit.service import Actor
 from governance.delivery.models import SentMessage
+from governance.ids import parse_database_id
 from governance.person.models import Person
 
 logger = logging.getLogger(__name__)
@@ -66,11 +67,13 @@ def parse_ids(value: str) -> list[int]:
     Raises UsageError for a malformed value.
     """
     parts = value.split(",")
-    if not value or len(parts) > MAX_IDS or not all(part.isdigit() for part in parts):
+    ids = [parse_database_id(part) for part in parts]
+    valid = [item for item in ids if item is not None]
+    if len(parts) > MAX_IDS or len(valid) != len(parts):
         raise UsageError(
             "This button carries no valid id. Ask for a fresh message and try again."
         )
-    return [int(part) for part in parts]
+    return valid
 
 
 def parse_id(value: str) -> int:

@@ -43,6 +43,7 @@ from governance.campaign.models import Review, ReviewStatus
 from governance.campaign.reassign import reassign_review
 from governance.errors import ConflictError, NotFoundError, PermissionDeniedError
 from governance.identity.models import Identity
+from governance.ids import parse_database_id
 from governance.person.models import Person
 from governance.remediation.notifications import Template
 
@@ -78,8 +79,9 @@ def page_from_blocks(session: Session, click: Click) -> Page | None:
     review_ids: list[int] = []
     for block in click.message_blocks:
         parts = str(block.get("block_id") or "").split(":")
-        if len(parts) == 2 and parts[0] == "review" and parts[1].isdigit():
-            review_ids.append(int(parts[1]))
+        review_id = parse_database_id(parts[1]) if len(parts) == 2 else None
+        if parts[0] == "review" and review_id is not None:
+            review_ids.append(review_id)
     if not review_ids:
         return None
     first = session.get(Review, review_ids[0])
@@ -152,7 +154,9 @@ def register(bot: Bot) -> None:
     ) -> None:
         try:
             metadata = json.loads(view.get("private_metadata") or "{}")
-            review_id = int(metadata["review_id"])
+            review_id = parse_database_id(str(metadata["review_id"]))
+            if review_id is None:
+                raise ValueError("invalid review id")
             state = view["state"]["values"][REVIEWER_BLOCK][REVIEWER_ACTION]
             selected = state.get("selected_user")
         except (ValueError, KeyError, TypeError):
@@ -209,6 +213,12 @@ def decision_listener(bot: Bot, active: bool, minimal: bool) -> Any:
     return decide
 
 
+NOT_IN_DIRECTORY = (
+    "That person is not in Steward's people directory; pick someone who is, "
+    "or ask the security team to import them."
+)
+
+
 def hand_over(
     bot: Bot, user_id: str, review_id: int, selected: str | None
 ) -> str | None:
@@ -220,7 +230,10 @@ def hand_over(
     """
     if not selected:
         raise UsageError("Pick the person who should review this identity.")
-    picked = bot.directory.user_info(selected)
+    try:
+        picked = bot.directory.known_user_info(selected)
+    except UnknownUserError:
+        raise UsageError(NOT_IN_DIRECTORY) from None
     if picked.status == DEACTIVATED:
         raise UsageError("That Slack account is deactivated; pick someone else.")
     if picked.status == RESTRICTED:
@@ -230,10 +243,7 @@ def hand_over(
         try:
             target = bot.directory.person_for(session, selected)
         except UnknownUserError:
-            raise UsageError(
-                "That person is not in Steward's people directory; pick someone "
-                "who is, or ask the security team to import them."
-            ) from None
+            raise UsageError(NOT_IN_DIRECTORY) from None
         reassign_review(
             session, review_id, target.email, actor=actor, settings=bot.settings
         )

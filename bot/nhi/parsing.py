@@ -14,6 +14,8 @@ from bot.errors import UsageError
 from governance.discovery.service import check_source_name
 from governance.errors import InvalidInputError
 from governance.identity.models import RiskTier
+from governance.ids import parse_database_id
+from governance.textsafety import first_control_character, printable
 
 MAX_TEXT_LENGTH = 1000
 # Ten years; larger values only overflow date arithmetic.
@@ -83,6 +85,14 @@ def parse(text: str) -> Invocation:
             f"The command text is {len(text):,} characters long; "
             f"at most {MAX_TEXT_LENGTH:,} are accepted."
         )
+    # PostgreSQL rejects NUL in text parameters, and a terminal escape
+    # sequence names no identity, so such text is rejected before any query.
+    control = first_control_character(text, allow_whitespace=True)
+    if control is not None:
+        raise UsageError(
+            f"The command text contains the control character {control}; "
+            "type it again without it."
+        )
     stripped = text.strip()
     tokens = stripped.split()
     if not tokens:
@@ -103,7 +113,7 @@ def parse(text: str) -> Invocation:
 
 
 def _quoted(token: str) -> str:
-    return token[:40].replace("`", "'")
+    return printable(token[:40]).replace("`", "'")
 
 
 def _parse_campaign(tokens: list[str]) -> Invocation:
@@ -131,9 +141,10 @@ def _parse_campaign(tokens: list[str]) -> Invocation:
 
 
 def _positive_int(text: str, label: str) -> int:
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
+    number = parse_database_id(text)
+    if number is None or number < 1:
         raise UsageError(f"Invalid {label} `{_quoted(text)}`: expected a number.")
-    return int(text)
+    return number
 
 
 def _split_options(tokens: list[str]) -> dict[str, str]:

@@ -3,11 +3,14 @@ application decommissioned.
 
 An event closes its entity and queues the revocation of every live identity
 linked to it, once: the sender's event id is unique, so a replay returns the
-first outcome and changes nothing. An identity still linked to another active
-entity is kept and its owner is asked to decide. An event that would revoke
-more than `guards.lifecycle_approval_threshold` identities, or any privileged
-one, waits for a security admin, who is asked once for the whole event with
-an `event_approval` notification.
+first outcome and changes nothing. An event with a new id for an entity that
+is already closed is recorded as already closed and queues nothing, so a
+second ticket for one closure does not ask the owners again. An identity
+still linked to another active entity is kept and its owner is asked to
+decide. An event that would revoke more than
+`guards.lifecycle_approval_threshold` identities, or any privileged one,
+waits for a security admin, who is asked once for the whole event with an
+`event_approval` notification.
 """
 
 from __future__ import annotations
@@ -52,6 +55,17 @@ class EventOutcome:
     event: BusinessEvent
     duplicate: bool
 
+    @property
+    def already_closed(self) -> bool:
+        """Whether the entity was closed before this event, which queued nothing."""
+        return ALREADY_CLOSED in self.event.details
+
+
+# The key in an event's details that marks an event for a closed entity. Its
+# value is the id of the event that closed the entity, or None when an import
+# marked it closed.
+ALREADY_CLOSED = "already_closed_by"
+
 
 def parse_event_type(text: str) -> EventType:
     """Return the event type named by `text`, or raise InvalidInputError."""
@@ -73,6 +87,16 @@ def _find_entity(session: Session, event_type: EventType, key: str) -> BusinessE
     if entity is None:
         raise NotFoundError(event_type.entity_type.value, key)
     return entity
+
+
+def _closing_event_id(session: Session, entity: BusinessEntity) -> str | None:
+    """Return the id of the first event for `entity`, which closed it."""
+    return session.scalars(
+        sa.select(BusinessEvent.event_id)
+        .where(BusinessEvent.entity_id == entity.id)
+        .order_by(BusinessEvent.id)
+        .limit(1)
+    ).first()
 
 
 def _linked_identities(session: Session, entity: BusinessEntity) -> list[Identity]:
@@ -121,6 +145,18 @@ def receive_event(
         return EventOutcome(existing, duplicate=True)
 
     entity = _find_entity(session, event_type, key)
+    # NOTE: two events with different ids for one entity that arrive at the
+    # same moment can both find it active and both apply, because the entity
+    # row is not locked.
+    if entity.status is EntityStatus.CLOSED:
+        return _record_already_closed(
+            session,
+            event_id=event_id,
+            event_type=event_type,
+            entity=entity,
+            actor=actor,
+            occurred_at=occurred_at,
+        )
     identities = _linked_identities(session, entity)
     to_revoke: list[Identity] = []
     kept: list[Identity] = []
@@ -197,6 +233,54 @@ def receive_event(
         len(to_revoke),
         len(kept),
         event.status.value,
+    )
+    return EventOutcome(event, duplicate=False)
+
+
+def _record_already_closed(
+    session: Session,
+    *,
+    event_id: str,
+    event_type: EventType,
+    entity: BusinessEntity,
+    actor: Actor,
+    occurred_at: datetime | None,
+) -> EventOutcome:
+    # NOTE: an identity linked to the entity after it was closed is not
+    # revoked by a later event for the entity either.
+    closed_by = _closing_event_id(session, entity)
+    event = BusinessEvent(
+        event_id=event_id,
+        type=event_type,
+        entity_id=entity.id,
+        status=EventStatus.APPLIED,
+        actor=actor.name,
+        occurred_at=occurred_at or utcnow(),
+        revoke_count=0,
+        kept_count=0,
+        details={ALREADY_CLOSED: closed_by},
+    )
+    session.add(event)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="event.received",
+        object_type="business_event",
+        object_id=event_id,
+        after_state=event.status.value,
+        reason=f"{event_type.value} {entity.key}: already closed",
+        details={
+            "entity": f"{entity.type.value}:{entity.key}",
+            ALREADY_CLOSED: closed_by,
+        },
+    )
+    logger.info(
+        "event %s (%s %s): the entity was already closed by %s, so nothing was queued",
+        event_id,
+        event_type.value,
+        entity.key,
+        closed_by or "an import",
     )
     return EventOutcome(event, duplicate=False)
 

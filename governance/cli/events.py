@@ -84,6 +84,12 @@ def receive(
         result = outcome.event
         if outcome.duplicate:
             click.echo(f"event {event_id} was already received: nothing more to do")
+        if outcome.already_closed:
+            click.echo(
+                f"event {event_id}: {result.entity.type.value} {key} was already "
+                "closed, so nothing was queued"
+            )
+            return
         click.echo(
             f"event {event_id}: {result.revoke_count} identities to revoke, "
             f"{result.kept_count} kept (still linked elsewhere), {result.status.value}"

@@ -29,7 +29,12 @@ def check(state: CliContext) -> None:
     """
     settings = state.settings.jira
     if settings.url is None:
-        click.echo("problem: jira.url is not set; Jira is not configured")
+        click.echo(
+            "problem: Jira is not configured: set jira.url (STEWARD_JIRA__URL), "
+            "jira.project (STEWARD_JIRA__PROJECT), and jira.user "
+            "(STEWARD_JIRA__USER) with jira.api_token (STEWARD_JIRA__API_TOKEN) "
+            "or jira.personal_access_token (STEWARD_JIRA__PERSONAL_ACCESS_TOKEN)"
+        )
         click.get_current_context().exit(EXIT_PROBLEMS)
     if not settings.enabled:
         click.echo("note: jira.enabled is false; the worker sends no tickets")

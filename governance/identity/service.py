@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from governance.errors import NotFoundError
 from governance.identity.models import Identity, RiskTier
+from governance.ids import parse_database_id
 from governance.lifecycle import IdentityState
 from governance.person.models import Person
 
@@ -37,7 +38,12 @@ def find_identity(session: Session, reference: str) -> Identity:
         selectinload(Identity.entities),
     )
     if text.isdigit():
-        statement = statement.where(Identity.id == int(text))
+        # Unicode digits and numbers beyond the database's integers name no
+        # identity, so they are not found instead of failing the query.
+        identity_id = parse_database_id(text)
+        if identity_id is None:
+            raise NotFoundError("identity", reference)
+        statement = statement.where(Identity.id == identity_id)
     else:
         source, separator, external_id = text.partition(":")
         if not separator or not source or not external_id:

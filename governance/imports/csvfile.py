@@ -53,15 +53,44 @@ class CsvImportError(InvalidInputError):
         shown = [error.describe(path) for error in errors[:MAX_REPORTED_ERRORS]]
         more = total - len(shown)
         if more > 0:
-            shown.append(f"... and {more} more errors")
+            shown.append(f"... and {more} more {_plural(more, 'error')}")
         summary = (
-            f"{path}: {total} invalid rows; nothing was imported "
+            f"{path}: {total} invalid {_plural(total, 'row')}; nothing was imported "
             "(fix them, or pass --skip-invalid to import the valid rows)"
         )
         super().__init__("\n".join([summary, *shown]))
         self.path = path
         self.errors = errors
         self.total = total
+
+
+def _plural(count: int, noun: str) -> str:
+    return noun if count == 1 else noun + "s"
+
+
+def not_utf8_error(path: Path) -> InvalidInputError:
+    """Return the error for a file that is not UTF-8, naming the first bad line.
+
+    The text reader decodes ahead of the CSV reader, so the line the CSV
+    reader was on when decoding failed is not the line of the bad byte.
+    The file is read again in binary to find it. A line break is never part
+    of a multi-byte UTF-8 sequence, so each line decodes on its own.
+    """
+    advice = "save the file as UTF-8 and import it again"
+    try:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    byte = line[error.start]
+                    return InvalidInputError(
+                        f"{path}, line {number}: not UTF-8 (byte 0x{byte:02x} at "
+                        f"position {error.start + 1} of the line); {advice}"
+                    )
+    except OSError as error:
+        return InvalidInputError(f"cannot read {path}: {error.strerror}")
+    return InvalidInputError(f"{path}: not UTF-8; {advice}")
 
 
 def normalize_header(name: str) -> str:
@@ -137,7 +166,9 @@ class CsvSource:
                 header = next(reader)
             except StopIteration:
                 raise InvalidInputError(f"{self.path}: the file is empty") from None
-            except (csv.Error, UnicodeDecodeError) as error:
+            except UnicodeDecodeError:
+                raise not_utf8_error(self.path) from None
+            except csv.Error as error:
                 raise InvalidInputError(f"{self.path}, line 1: {error}") from None
             columns = self._columns(header)
             self.header = header
@@ -146,11 +177,8 @@ class CsvSource:
                     raw = next(reader)
                 except StopIteration:
                     return
-                except UnicodeDecodeError as error:
-                    line = reader.line_num
-                    raise InvalidInputError(
-                        f"{self.path}, line {line}: not UTF-8 ({error.reason})"
-                    ) from None
+                except UnicodeDecodeError:
+                    raise not_utf8_error(self.path) from None
                 except csv.Error as error:
                     malformed = RowError(
                         reader.line_num, None, f"malformed CSV: {error}"

@@ -184,6 +184,8 @@ class LifecycleWebhook:
                 request.event_id,
             )
             return HTTPStatus.OK, document
+        if outcome.already_closed:
+            return HTTPStatus.OK, document
         return HTTPStatus.ACCEPTED, document
 
 
@@ -197,8 +199,14 @@ def _outcome_document(outcome: EventOutcome) -> dict[str, Any]:
         "revoke_count": event.revoke_count,
         "kept_count": event.kept_count,
         "duplicate": outcome.duplicate,
+        "already_closed": outcome.already_closed,
         "received_at": as_utc(event.received_at).isoformat(),
     }
+    if outcome.already_closed:
+        document["message"] = (
+            f"{event.entity.type.value} {event.entity.key} was already closed, "
+            "so nothing was queued"
+        )
     if event.status is EventStatus.AWAITING_APPROVAL:
         document["message"] = (
             "the revocations wait for a security admin: "

@@ -23,6 +23,26 @@ from governance.textsafety import first_control_character
 
 MAX_ENTITY_KEY_LENGTH = 200
 MAX_ACTOR_LENGTH = 320
+# An event closing an entity more than this long ago is taken to carry a
+# wrong time (such as a default of 1900-01-01) rather than a late delivery.
+MAX_EVENT_AGE = timedelta(days=365)
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # With duplicate keys json.loads keeps the last value, and a proxy or a
+    # log reader that keeps the first would see a different event.
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _DuplicateKeyError(key)
+        document[key] = value
+    return document
 
 
 class LifecycleEventRequest(BaseModel):
@@ -79,6 +99,12 @@ class LifecycleEventRequest(BaseModel):
         latest: datetime | None = (info.context or {}).get("latest")
         if latest is not None and moment > latest:
             raise ValueError(f"{value} is in the future")
+        earliest: datetime | None = (info.context or {}).get("earliest")
+        if earliest is not None and moment < earliest:
+            raise ValueError(
+                f"{value} is more than {MAX_EVENT_AGE.days} days ago; "
+                "send the time the entity was closed"
+            )
         return moment
 
     @field_validator("actor")
@@ -94,13 +120,18 @@ def parse_event_request(
 ) -> LifecycleEventRequest:
     """Parse and validate a request body.
 
-    Raises InvalidInputError naming the invalid field. A `time` later than
-    `now + max_skew` is rejected as in the future.
+    Raises InvalidInputError naming the invalid field or the duplicate key.
+    A `time` later than `now + max_skew` is rejected as in the future, and
+    one earlier than `now - MAX_EVENT_AGE` as too old.
     """
     try:
-        document = json.loads(body)
+        document = json.loads(body, object_pairs_hook=_reject_duplicate_keys)
     except UnicodeDecodeError:
         raise InvalidInputError("invalid body: expected UTF-8 text") from None
+    except _DuplicateKeyError as error:
+        raise InvalidInputError(
+            f"malformed JSON: the key {error.key!r} appears more than once"
+        ) from None
     except json.JSONDecodeError as error:
         raise InvalidInputError(f"malformed JSON: {error}") from None
     except RecursionError:
@@ -109,7 +140,8 @@ def parse_event_request(
         raise InvalidInputError("invalid body: expected a JSON object")
     try:
         return LifecycleEventRequest.model_validate(
-            document, context={"latest": now + max_skew}
+            document,
+            context={"latest": now + max_skew, "earliest": now - MAX_EVENT_AGE},
         )
     except ValidationError as error:
         raise InvalidInputError(_describe(error)) from None

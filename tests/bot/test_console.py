@@ -9,7 +9,7 @@ import pytest
 from slack_bolt import Ack, Respond
 
 from bot.app import build_bot
-from bot.console.chat import Console
+from bot.console.chat import Console, ConsoleCommand
 from bot.console.render import Drawer, plain_text, strip_markers
 from bot.context import Bot
 from bot.local_api import SlackApi
@@ -45,6 +45,22 @@ def test_slash_command_through_bolt(bot: Bot, slack_api: SlackApi) -> None:
     text = out.getvalue()
     assert "/nhi status NAME" in text
     assert "you are security@example.com (U0ADMIN)" in text
+
+
+def test_help_lists_added_commands(bot: Bot, slack_api: SlackApi) -> None:
+    out = io.StringIO()
+    typed: list[list[str]] = []
+    login = ConsoleCommand(
+        usage="login ACCESSOR", description="try a login", run=typed.append
+    )
+    console = _console(bot, slack_api, out, commands={"login": login})
+    console.run(_script("help", "login abc", "quit"))
+    lines = out.getvalue().splitlines()
+    listed = [line for line in lines if line.strip().startswith("login ACCESSOR")]
+    # Once when the console starts and once for `help`.
+    assert len(listed) == 2
+    assert listed[0].split() == ["login", "ACCESSOR", "try", "a", "login"]
+    assert typed == [["abc"]]
 
 
 def test_wrong_secret_rejected(bot: Bot, slack_api: SlackApi) -> None:

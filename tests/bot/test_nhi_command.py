@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy.orm import Session
 
 from bot.blocks import check_blocks
+from bot.inventory_blocks import text_of
 from bot.local_api import SlackApi
 from bot.nhi.parsing import MAX_TEXT_LENGTH
 from governance.app import Steward
@@ -28,6 +29,7 @@ from governance.lifecycle import IdentityState
 from governance.person.models import Person
 from governance.remediation.models import Remediation
 from governance.remediation.service import queue_revocation
+from governance.textsafety import first_control_character
 from tests.bot.conftest import ADMIN_ID, OWNER_ID, STRANGER_ID, RunningServer
 from tests.bot.helpers import (
     buttons,
@@ -112,6 +114,7 @@ MALFORMED = [
     ("campaign close 1 2", "takes exactly one campaign id"),
     ("campaign close abc", "Invalid campaign id `abc`"),
     ("campaign close 0", "Invalid campaign id `0`"),
+    ("campaign status 99999999999999999999999", "Invalid campaign id `9999"),
     ("status " + "x" * MAX_TEXT_LENGTH, "at most 1,000 are accepted"),
     ("<!channel> <@U1>", "Unknown subcommand `&lt;!channel&gt;`"),
 ]
@@ -177,6 +180,17 @@ def test_unknown_user_told_to_be_imported(
         assert "not in Steward's people directory" in answer["text"]
     assert row_counts(steward) == before
     assert slack_api.responses == []
+
+
+def test_user_missing_from_slack_told(
+    server: RunningServer, slack_api: SlackApi, steward: Steward, people: dict[str, int]
+) -> None:
+    before = row_counts(steward)
+    # The stand-in returns user_not_found from users.info for this id.
+    answer = run_command(server, slack_api, "mine", "U0MISSING")
+    assert "not in Steward's people directory" in answer["text"]
+    assert "Something went wrong" not in answer["text"]
+    assert row_counts(steward) == before
 
 
 @pytest.fixture
@@ -694,3 +708,31 @@ def test_report_summary_for_admins(
     assert "*With an active owner*\n2 of 3 (66.6%)" in shown
     assert "*Orphans*\n1" in shown
     check_blocks(answer["blocks"])
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+def test_control_characters_not_echoed(
+    server: RunningServer, slack_api: SlackApi, steward: Steward, people: dict[str, int]
+) -> None:
+    typed = "\x00\x07\x1b[31m"
+    commands = (f"status {typed}", f"whois {typed}", f"{typed}x", f"campaign {typed}")
+    answers = [run_command(server, slack_api, text, OWNER_ID) for text in commands]
+    for answer in answers:
+        shown = _strings(answer)
+        for value in shown:
+            assert first_control_character(value, allow_whitespace=True) is None
+        assert "control character U+0000" in "".join(shown)
+    assert slack_api.responses == []
+
+
+def test_reply_text_escapes_control_characters() -> None:
+    assert text_of("a\x1b[31m") == "a\\x1b[31m"

@@ -275,3 +275,10 @@ def test_pause_and_resume(database_url: str) -> None:
     refused = run(database_url, "remediation", "pause", STEWARD_ACTOR="bob@example.com")
     assert refused.exit_code == 2
     assert "only security admins may" in refused.output
+
+
+def test_nhi_show_invalid_id(database_url: str, inventory: None) -> None:
+    for reference in ["99999999999999999999999", "\uff11", "\u0661"]:
+        result = run(database_url, "nhi", "show", reference)
+        assert result.exit_code == 2, result.output
+        assert f"identity not found: {reference!r}" in result.output

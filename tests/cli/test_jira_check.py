@@ -161,7 +161,16 @@ def test_done_transition_checked_on_open_issue(jira_api: JiraStandIn) -> None:
 def test_not_configured() -> None:
     result = check(None)
     assert result.exit_code == 2
-    assert result.output == "problem: jira.url is not set; Jira is not configured\n"
+    [line] = result.output.splitlines()
+    assert line.startswith("problem: Jira is not configured: set jira.url")
+    for variable in (
+        "STEWARD_JIRA__URL",
+        "STEWARD_JIRA__PROJECT",
+        "STEWARD_JIRA__USER",
+        "STEWARD_JIRA__API_TOKEN",
+        "STEWARD_JIRA__PERSONAL_ACCESS_TOKEN",
+    ):
+        assert f"({variable})" in line
 
 
 def test_rejected_credentials(jira_api: JiraStandIn) -> None:

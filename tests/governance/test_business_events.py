@@ -229,6 +229,24 @@ def test_event_cli(
         cli, ["event", "project.closed", "apollo", "--id", "CHG9"], env=env
     )
     assert "already received" in second.output
+    remediations = session.scalar(sa.select(sa.func.count()).select_from(Remediation))
+    session.rollback()
+    another = runner.invoke(
+        cli, ["event", "project.closed", "apollo", "--id", "CHG10"], env=env
+    )
+    assert another.exit_code == 0, another.output
+    assert "project apollo was already closed, so nothing was queued" in (
+        another.output
+    )
+    assert "identities to revoke" not in another.output
+    assert (
+        session.scalar(sa.select(sa.func.count()).select_from(Remediation))
+        == remediations
+    )
+    recorded = find_event(session, "CHG10")
+    assert recorded.details == {"already_closed_by": "CHG9"}
+    assert recorded.revoke_count == 0
+    session.rollback()
     unknown = runner.invoke(
         cli, ["event", "vendor.offboarded", "nobody", "--id", "X"], env=env
     )

@@ -56,6 +56,40 @@ def test_admins_from_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().security.admins == ["a@example.com", "b@example.org"]
 
 
+def test_admins_from_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEWARD_SECURITY__ADMINS", '["a@example.com", "B@example.org"]')
+    assert load_settings().security.admins == ["a@example.com", "b@example.org"]
+
+
+def test_list_settings_from_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEWARD_SLACK__ADMIN_USER_IDS", '["U0ADMIN", "W0OTHER"]')
+    monkeypatch.setenv("STEWARD_JIRA__LABELS", '["steward", "nhi"]')
+    settings = load_settings()
+    assert settings.slack.admin_user_ids == ["U0ADMIN", "W0OTHER"]
+    assert settings.jira.labels == ["steward", "nhi"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("STEWARD_SECURITY__ADMINS", '["a@x.com"', "expected a JSON list"),
+        ("STEWARD_SECURITY__ADMINS", "[1, 2]", "expected a JSON list of strings"),
+        ("STEWARD_SECURITY__ADMINS", '"a@x.com"', "expected an email address"),
+        ("STEWARD_SECURITY__ADMINS", "<a@x.com>", "expected an email address"),
+        ("STEWARD_SLACK__ADMIN_USER_IDS", "admin@example.com", "Slack user id"),
+        ("STEWARD_SLACK__ADMIN_USER_IDS", '["U0ADMIN"', "expected a JSON list"),
+        ("STEWARD_JIRA__LABELS", '{"a": 1}', "invalid setting jira.labels"),
+    ],
+)
+def test_malformed_list_rejected(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match="invalid setting") as raised:
+        load_settings()
+    assert expected in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [

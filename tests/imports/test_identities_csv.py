@@ -262,6 +262,29 @@ def test_malformed_rows_reported(app: Steward, tmp_path: Path) -> None:
     assert counts(app) == (0, 0)
 
 
+def test_latin1_file_names_bad_line(app: Steward, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(
+        "kind,external_id,name\napi_key,a,caf\u00e9\napi_key,b,ok\n".encode("latin-1")
+    )
+    with pytest.raises(InvalidInputError) as raised:
+        import_identities(app, path, source="saas", actor=ACTOR)
+    message = str(raised.value)
+    assert message.startswith(f"{path}, line 2: not UTF-8")
+    assert "byte 0xe9 at position 14 of the line" in message
+    assert "save the file as UTF-8" in message
+    assert "codec" not in message
+    assert counts(app) == (0, 0)
+
+
+def test_one_invalid_row_singular(app: Steward, tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_text("kind,external_id,name\napi_key,a\n", encoding="utf-8")
+    with pytest.raises(CsvImportError) as raised:
+        import_identities(app, path, source="saas", actor=ACTOR)
+    assert "1 invalid row; nothing was imported" in str(raised.value)
+
+
 def test_secret_looking_metadata_rejected(app: Steward, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "s.csv", [row(1, metadata='{"client_secret": "abc"}')])
     with pytest.raises(CsvImportError, match="looks like a secret"):

@@ -220,6 +220,7 @@ def test_signed_event_deprovisions(serve: Callable[..., Webhook]) -> None:
         "revoke_count": 3,
         "kept_count": 1,
         "duplicate": False,
+        "already_closed": False,
         "received_at": NOW.isoformat(),
     }
     states = identity_states(webhook.app)
@@ -337,13 +338,15 @@ def test_unauthenticated_rejected(
 
 def test_timestamp_window_edges(serve: Callable[..., Webhook]) -> None:
     webhook = serve()
+    with webhook.app.session() as session:
+        add_entity(session, EntityType.PROJECT, "hermes")
+    first = event_body(event_id="E1")
+    second = event_body(event_id="E2", entity_key="hermes")
     oldest = webhook.post(
-        event_body(event_id="E1"),
-        timestamp_headers(event_body(event_id="E1"), at=NOW - timedelta(seconds=300)),
+        first, timestamp_headers(first, at=NOW - timedelta(seconds=300))
     )
     newest = webhook.post(
-        event_body(event_id="E2"),
-        timestamp_headers(event_body(event_id="E2"), at=NOW + timedelta(seconds=300)),
+        second, timestamp_headers(second, at=NOW + timedelta(seconds=300))
     )
     assert oldest.status == 202, oldest.document
     assert newest.status == 202, newest.document
@@ -370,6 +373,24 @@ BAD_BODIES: dict[str, tuple[bytes, str]] = {
         "invalid field 'time': 2026-03-02T09:36:00Z is in the future",
     ),
     "bad_actor_email": (event_body(actor="a@b"), "invalid field 'actor'"),
+    "duplicate_key": (
+        event_body().replace(
+            b'"event_id": "CHG0042"', b'"event_id": "X", "event_id": "Y"'
+        ),
+        "the key 'event_id' appears more than once",
+    ),
+    "nested_duplicate_key": (
+        event_body(actor={"a": 1, "b": 2}).replace(b'"b"', b'"a"'),
+        "the key 'a' appears more than once",
+    ),
+    "ancient_time": (
+        event_body(time="1900-01-01"),
+        "invalid field 'time': 1900-01-01 is more than 365 days ago",
+    ),
+    "year_old_time": (
+        event_body(time="2025-03-01T09:00:00Z"),
+        "is more than 365 days ago",
+    ),
 }
 
 
@@ -459,6 +480,31 @@ def test_same_event_twice_deprovisions_once(serve: Callable[..., Webhook]) -> No
     assert second.document == {**first.document, "duplicate": True}
     assert snapshot(webhook.app) == after_first
     assert len(revocation_statuses(webhook.app)) == 3
+
+
+def test_second_close_queues_nothing(serve: Callable[..., Webhook]) -> None:
+    webhook = serve()
+    first = webhook.post_signed(event_body())
+    after_first = snapshot(webhook.app)
+
+    second = webhook.post_signed(event_body(event_id="CHG0043"))
+    after_second = snapshot(webhook.app)
+    replay = webhook.post_signed(event_body(event_id="CHG0043"))
+
+    assert first.status == 202
+    assert first.document["already_closed"] is False
+    assert second.status == 200, second.document
+    assert second.document["already_closed"] is True
+    assert second.document["duplicate"] is False
+    assert (second.document["revoke_count"], second.document["kept_count"]) == (0, 0)
+    assert "project apollo was already closed" in second.document["message"]
+    assert after_second["remediations"] == after_first["remediations"]
+    assert after_second["identities"] == after_first["identities"]
+    assert after_second["business_events"] == after_first["business_events"] + 1
+    assert after_second["audit_events"] == after_first["audit_events"] + 1
+    assert replay.status == 200
+    assert replay.document == {**second.document, "duplicate": True}
+    assert snapshot(webhook.app) == after_second
 
 
 def test_reused_event_id_conflicts(serve: Callable[..., Webhook]) -> None:
@@ -635,7 +681,8 @@ def test_unexpected_error_has_reference(
         )
     )
     try:
-        body = event_body(time="2020-01-01")
+        # Today at midnight: neither in the future nor too old on the real clock.
+        body = event_body(time=datetime.now(UTC).date().isoformat())
         with (
             caplog.at_level(logging.INFO, logger="governance.webhook"),
             serve_wsgi(LifecycleWebhook(app)) as url,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from bot.actions import Action, Callback
@@ -466,6 +468,8 @@ def test_not_mine_rejects_bad_picks(
     [message] = deliver(bot, slack_api)
     slack_api.add_user("U0NOBODY", "nobody@example.com")
     slack_api.add_user("U0GONE", "gone@example.com", deleted=True)
+    no_email = slack_api.add_user("U0NOEMAIL", "hidden@example.com")
+    del no_email["profile"]["email"]
     with steward.sessions() as session:
         picked = session.get_one(Person, people["picked"].id)
         picked.active = False
@@ -478,6 +482,8 @@ def test_not_mine_rejects_bad_picks(
     expected = {
         "U0GUEST": "Guests cannot review identities",
         "U0NOBODY": "not in Steward's people directory",
+        "U0MISSING": "not in Steward's people directory",
+        "U0NOEMAIL": "not in Steward's people directory",
         "U0GONE": "deactivated",
         PICKED_ID: "picked@example.com is inactive",
     }
@@ -499,3 +505,78 @@ def test_not_mine_rejects_bad_picks(
     assert _audit(steward) == events_before
     assert _review(steward, reviews[0]).reviewer_id == people["owner"].id
     assert message.edits == 0
+
+
+def _unicode_digits(number: int, zero: str) -> str:
+    return "".join(chr(ord(zero) + int(digit)) for digit in str(number))
+
+
+def test_certify_rejects_non_ascii_and_huge_ids(
+    bot: Bot,
+    steward: Steward,
+    slack_api: SlackApi,
+    server: RunningServer,
+    listeners: TrackingExecutor,
+    people: dict[str, Person],
+) -> None:
+    reviews = _open(steward, people)
+    [message] = deliver(bot, slack_api)
+    events_before = _audit(steward)
+    values = [
+        _unicode_digits(reviews[0], "\uff10"),  # fullwidth digits
+        _unicode_digits(reviews[0], "\u0660"),  # Arabic-Indic digits
+        "99999999999999999999999",
+        "1" * 19,
+    ]
+    for value in values:
+        response = click(
+            server,
+            slack_api,
+            message,
+            user=OWNER_ID,
+            action=Action.REVIEW_CERTIFY,
+            value=value,
+        )
+        listeners.settle()
+
+        assert response.status == 200
+        assert "no valid id" in slack_api.responses[-1]["text"]
+    assert _review(steward, reviews[0]).status is ReviewStatus.PENDING
+    assert _audit(steward) == events_before
+
+
+def test_click_by_user_unknown_to_slack(
+    bot: Bot,
+    steward: Steward,
+    slack_api: SlackApi,
+    server: RunningServer,
+    listeners: TrackingExecutor,
+    people: dict[str, Person],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reviews = _open(steward, people)
+    [message] = deliver(bot, slack_api)
+    no_email = slack_api.add_user("U0NOEMAIL", "hidden@example.com")
+    del no_email["profile"]["email"]
+    events_before = _audit(steward)
+
+    # U0MISSING is not a user of the workspace: users.info fails with
+    # user_not_found.
+    for user in ("U0MISSING", "U0NOEMAIL"):
+        response = click(
+            server,
+            slack_api,
+            message,
+            user=user,
+            action=Action.REVIEW_CERTIFY,
+            value=str(reviews[0]),
+        )
+        listeners.settle()
+
+        assert response.status == 200
+        text = slack_api.responses[-1]["text"]
+        assert "is not in Steward's people directory" in text
+        assert "Something went wrong" not in text
+    assert _review(steward, reviews[0]).status is ReviewStatus.PENDING
+    assert _audit(steward) == events_before
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
