@@ -14,10 +14,24 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from governance.app import Steward
-from governance.audit.chain import CANONICAL_FIELDS, GENESIS_HASH, event_hash
+from governance.audit.chain import (
+    CANONICAL_FIELDS,
+    GENESIS_HASH,
+    canonical_bytes,
+    details_json,
+    event_hash,
+    format_timestamp,
+)
 from governance.audit.export import verify_database
 from governance.audit.models import AuditEvent
-from governance.audit.service import Actor, Head, read_head, record
+from governance.audit.service import (
+    Actor,
+    EventSpec,
+    Head,
+    read_head,
+    record,
+    record_many,
+)
 from governance.audit.verify import TamperKind, parse_head
 from governance.errors import InvalidInputError
 
@@ -66,6 +80,107 @@ def test_canonical_form_matches_documentation() -> None:
         f'"prev_hash":"{"ab" * 32}","reason":"certifié","seq":7}}'
     )
     assert event_hash(event) == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _reference_bytes(event: dict[str, Any]) -> bytes:
+    """The canonical form as the module documents it, built with json.dumps."""
+    document = {name: event[name] for name in CANONICAL_FIELDS}
+    if isinstance(document["occurred_at"], datetime):
+        document["occurred_at"] = format_timestamp(document["occurred_at"])
+    return json.dumps(
+        document,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    ).encode("utf-8")
+
+
+AWKWARD_TEXT = [
+    "",
+    'quote " and backslash \\',
+    "line\nbreak\ttab\r\u0000nul\u001besc\u007fdel",
+    "naïve ünïcode, 中文, emoji \U0001f512",
+    "\u2028line separator\u2029",
+    "</script>&<>",
+]
+# PostgreSQL text and JSON cannot hold NUL, so stored events go without it.
+STORABLE_TEXT = [text.replace("\u0000", "") for text in AWKWARD_TEXT]
+
+
+@pytest.mark.parametrize("text", AWKWARD_TEXT)
+def test_typed_encoder_matches_json_dumps(text: str) -> None:
+    event: dict[str, Any] = {
+        "seq": 2**62,
+        "occurred_at": datetime(2026, 1, 31, 23, 59, 59, 17, tzinfo=UTC),
+        "actor": text or "system:job",
+        "actor_type": "system",
+        "action": f"test.{text}",
+        "object_type": "identity",
+        "object_id": text,
+        "before_state": None,
+        "after_state": text,
+        "reason": text,
+        "details": {
+            text: [text, 1, -2.5, 1e300, True, None, {"z": {}, "a": []}],
+            "nested": {"b": text, "a": 0},
+        },
+        "prev_hash": "0" * 64,
+    }
+    assert canonical_bytes(event) == _reference_bytes(event)
+
+
+def test_unusual_field_types_use_json_dumps() -> None:
+    # An edited export may carry types the writers never store.
+    event: dict[str, Any] = {
+        "seq": 3,
+        "occurred_at": "2026-01-31T23:59:59.000000Z",
+        "actor": "alice@example.com",
+        "actor_type": "person",
+        "action": "test.edited",
+        "object_type": "identity",
+        "object_id": 42,
+        "before_state": None,
+        "after_state": None,
+        "reason": None,
+        "details": ["not", "an", "object"],
+        "prev_hash": GENESIS_HASH,
+    }
+    assert canonical_bytes(event) == _reference_bytes(event)
+
+
+def test_details_json_is_canonical() -> None:
+    assert details_json({"b": "é", "a": [1, None]}) == '{"a":[1,null],"b":"é"}'
+    with pytest.raises(ValueError, match="JSON compliant"):
+        details_json({"value": float("nan")})
+
+
+def test_bulk_events_verify(session: Session) -> None:
+    record(session, actor=ACTOR, action="test.single", object_type="x", object_id="0")
+    specs = [
+        EventSpec(
+            action="test.bulk",
+            object_type="identity",
+            object_id=str(number),
+            before_state="owned" if number % 2 else None,
+            after_state="under_review",
+            reason=STORABLE_TEXT[number % len(STORABLE_TEXT)],
+            details={"number": number, "text": STORABLE_TEXT[number % 3]},
+        )
+        for number in range(25)
+    ]
+    assert record_many(session, ACTOR, specs) == 25
+    record(session, actor=ACTOR, action="test.single", object_type="x", object_id="1")
+    session.commit()
+
+    rows = _rows(session)
+    assert [row.seq for row in rows] == list(range(1, 28))
+    assert rows[5].details == {"number": 4, "text": STORABLE_TEXT[1]}
+    assert rows[5].reason == STORABLE_TEXT[4]
+    assert rows[5].before_state is None
+    result = verify_database(session)
+    assert result.ok, result.finding
+    assert result.events_checked == 27
 
 
 def test_appends_form_one_chain(session: Session) -> None:
