@@ -23,7 +23,17 @@ NAMING_CONVENTION = {
 }
 
 
-SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+def sqlite_timestamp(value: datetime) -> str:
+    """Return an aware datetime as the UTC text stored in SQLite.
+
+    The text has SQLAlchemy's SQLite storage form, 2026-01-31 23:59:59.000000:
+    zero-padded and microseconds always included, so stored values compare
+    in time order. Raises ValueError for a naive datetime.
+    """
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: store aware UTC times only")
+    # isoformat is several times faster than strftime; the slice drops "+00:00".
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -50,17 +60,9 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
-        # One step instead of this class's conversion followed by SQLite's:
-        # the text matches SQLAlchemy's SQLite storage format, microseconds
-        # always included, so stored values keep comparing in time order.
+        # One step instead of this class's conversion followed by SQLite's.
         def to_text(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError(
-                    f"naive datetime {value!r}: store aware UTC times only"
-                )
-            return value.astimezone(UTC).strftime(SQLITE_FORMAT)
+            return None if value is None else sqlite_timestamp(value)
 
         return to_text
 
