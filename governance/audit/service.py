@@ -9,6 +9,7 @@ lock and one head query.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -16,15 +17,38 @@ from typing import Any, Literal, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from governance.audit.chain import GENESIS_HASH, event_hash
+from governance.audit.chain import (
+    GENESIS_HASH,
+    canonical_text,
+    details_json,
+    format_timestamp,
+)
 from governance.audit.models import AuditEvent
 from governance.clock import utcnow
+from governance.database.bulk import insert_rows
 from governance.errors import InvalidInputError
 
 # Arbitrary constant naming Steward's audit lock among PostgreSQL advisory locks.
 AUDIT_LOCK_KEY = 0x53545744
 
 _HEAD_KEY = "steward.audit_head"
+
+# The columns of audit_event in the order `_chain` writes them.
+AUDIT_COLUMNS = (
+    "seq",
+    "occurred_at",
+    "actor",
+    "actor_type",
+    "action",
+    "object_type",
+    "object_id",
+    "before_state",
+    "after_state",
+    "reason",
+    "details",
+    "prev_hash",
+    "hash",
+)
 
 
 @dataclass(frozen=True)
@@ -106,53 +130,80 @@ class EventSpec:
 
 def _chain(
     session: Session, actor: Actor, specs: Sequence[EventSpec]
-) -> list[dict[str, Any]]:
+) -> list[tuple[Any, ...]]:
+    """Return the rows of the events, in AUDIT_COLUMNS order, chained to the head.
+
+    `details` is in the rows as its canonical JSON text, which is also what
+    gets stored: it is computed once for the hash and reused.
+    """
     head = _locked_head(session)
     now = utcnow()
-    rows: list[dict[str, Any]] = []
+    # Every event of the batch shares the timestamp, so it is formatted once.
+    occurred_at = format_timestamp(now)
+    rows: list[tuple[Any, ...]] = []
     seq, previous_hash = head.seq, head.hash
     for spec in specs:
         seq += 1
-        fields: dict[str, Any] = {
-            "seq": seq,
-            "occurred_at": now,
-            "actor": actor.name,
-            "actor_type": actor.kind,
-            "action": spec.action,
-            "object_type": spec.object_type,
-            "object_id": spec.object_id,
-            "before_state": spec.before_state,
-            "after_state": spec.after_state,
-            "reason": spec.reason,
-            "details": dict(spec.details or {}),
-            "prev_hash": previous_hash,
-        }
         try:
-            fields["hash"] = event_hash(fields)
+            details = details_json(spec.details or {})
         except (TypeError, ValueError) as error:
             raise InvalidInputError(
                 f"audit details are not plain JSON: {error}"
             ) from None
-        previous_hash = fields["hash"]
-        rows.append(fields)
+        text = canonical_text(
+            seq=seq,
+            occurred_at=occurred_at,
+            actor=actor.name,
+            actor_type=actor.kind,
+            action=spec.action,
+            object_type=spec.object_type,
+            object_id=spec.object_id,
+            before_state=spec.before_state,
+            after_state=spec.after_state,
+            reason=spec.reason,
+            details=details,
+            prev_hash=previous_hash,
+        )
+        event_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        rows.append(
+            (
+                seq,
+                now,
+                actor.name,
+                actor.kind,
+                spec.action,
+                spec.object_type,
+                spec.object_id,
+                spec.before_state,
+                spec.after_state,
+                spec.reason,
+                details,
+                previous_hash,
+                event_hash,
+            )
+        )
+        previous_hash = event_hash
     return rows
 
 
 def record_many(session: Session, actor: Actor, specs: Sequence[EventSpec]) -> int:
     """Append several events by one actor with one bulk insert; return the count.
 
-    The events are flushed at once, unlike `record`, whose event is flushed
+    The events are written at once, unlike `record`, whose event is flushed
     with the session's other pending changes.
     """
     if not specs:
         return 0
     rows = _chain(session, actor, specs)
-    session.execute(sa.insert(cast(sa.Table, AuditEvent.__table__)), rows)
-    last = rows[-1]
-    session.info[_HEAD_KEY] = (
-        _transaction_key(session),
-        Head(last["seq"], last["hash"]),
+    insert_rows(
+        session,
+        cast(sa.Table, AuditEvent.__table__),
+        AUDIT_COLUMNS,
+        rows,
+        json_text=("details",),
     )
+    last = rows[-1]
+    session.info[_HEAD_KEY] = (_transaction_key(session), Head(last[0], last[-1]))
     return len(rows)
 
 
@@ -178,7 +229,8 @@ def record(
         after_state=after_state,
         details=details,
     )
-    fields = _chain(session, actor, [spec])[0]
+    fields = dict(zip(AUDIT_COLUMNS, _chain(session, actor, [spec])[0], strict=True))
+    fields["details"] = dict(details or {})
     event = AuditEvent(**fields)
     session.add(event)
     session.info[_HEAD_KEY] = (_transaction_key(session), Head(event.seq, event.hash))
