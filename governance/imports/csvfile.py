@@ -172,6 +172,7 @@ class CsvSource:
                 raise InvalidInputError(f"{self.path}, line 1: {error}") from None
             columns = self._columns(header)
             self.header = header
+            check_shape = _ShapeCheck(columns)
             while True:
                 try:
                     raw = next(reader)
@@ -187,27 +188,44 @@ class CsvSource:
                         raise CsvImportError(self.path, [malformed], 1) from None
                     errors.append(malformed)
                     continue
-                if not raw or all(not cell.strip() for cell in raw):
+                # The cells are all blank exactly when their concatenation is.
+                if not "".join(raw).strip():
                     continue
-                problem = self._shape_error(reader.line_num, raw, columns)
+                problem = check_shape(reader.line_num, raw)
                 if problem is not None:
                     if errors is None:
                         raise CsvImportError(self.path, [problem], 1)
                     errors.append(problem)
                     continue
-                cells = {
-                    name: value.strip()
-                    for name, value in zip(columns, raw, strict=True)
-                }
+                cells = dict(zip(columns, map(str.strip, raw), strict=True))
                 yield Row(reader.line_num, cells, raw)
 
-    @staticmethod
-    def _shape_error(line: int, raw: list[str], columns: list[str]) -> RowError | None:
-        if len(raw) != len(columns):
+
+class _ShapeCheck:
+    """Finds the first wrong field count, over-long cell or control character.
+
+    Most rows are clean, so each row is first checked as a whole: when the
+    joined cells are no longer than one cell may be and contain only
+    printable characters (control characters are not printable), the row
+    passes. Any other row goes through the cell-by-cell check that names
+    the column.
+    """
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+
+    def __call__(self, line: int, raw: list[str]) -> RowError | None:
+        if len(raw) != len(self.columns):
             return RowError(
-                line, None, f"expected {len(columns)} fields, found {len(raw)}"
+                line, None, f"expected {len(self.columns)} fields, found {len(raw)}"
             )
-        for name, value in zip(columns, raw, strict=True):
+        joined = ",".join(raw)
+        if len(joined) <= MAX_CELL_LENGTH and joined.isprintable():
+            return None
+        return self._first_bad_cell(line, raw)
+
+    def _first_bad_cell(self, line: int, raw: list[str]) -> RowError | None:
+        for name, value in zip(self.columns, raw, strict=True):
             if len(value) > MAX_CELL_LENGTH:
                 return RowError(
                     line,
