@@ -39,6 +39,7 @@ from governance.discovery.service import (
     check_source_name,
     key_digest,
 )
+from governance.gc_freeze import frozen_gc
 from governance.imports.csvfile import (
     MAX_REPORTED_ERRORS,
     PROGRESS_INTERVAL,
@@ -173,6 +174,7 @@ def _entity_keys(app: Steward) -> dict[EntityType, set[str]]:
     return keys
 
 
+@frozen_gc()
 def import_identities(
     app: Steward,
     path: Path,
