@@ -29,8 +29,10 @@ from governance.audit.service import Actor, EventSpec, record_many
 from governance.business_entity.models import BusinessEntity, EntityType
 from governance.campaign.schedule import first_review_due
 from governance.clock import utcnow
+from governance.database.bulk import allocate_ids, insert_rows
 from governance.discovery.models import DiscoveryRun, RunStatus
 from governance.errors import ConfirmationRequiredError, InvalidInputError
+from governance.gc_freeze import frozen_gc
 from governance.identity.models import (
     Identity,
     OwnerOrigin,
@@ -177,6 +179,7 @@ class Reconciler:
 
     # The run
 
+    @frozen_gc()
     def run(
         self,
         snapshot: Snapshot,
@@ -334,26 +337,53 @@ class Reconciler:
     def _apply_batch(
         self, session: Session, batch: list[DiscoveredIdentity], result: ReconcileResult
     ) -> None:
-        ids = [record.external_id for record in batch]
-        existing = {
-            identity.external_id: identity
-            for identity in session.scalars(
-                sa.select(Identity).where(
-                    Identity.source == self.source, Identity.external_id.in_(ids)
+        # Columns, not ORM objects: most records of a repeated run are
+        # unchanged, and those need only their fingerprint and state.
+        known = {
+            external_id: (identity_id, stored, state)
+            for identity_id, external_id, stored, state in session.execute(
+                sa.select(
+                    Identity.id,
+                    Identity.external_id,
+                    Identity.fingerprint,
+                    Identity.state,
+                ).where(
+                    Identity.source == self.source,
+                    Identity.external_id.in_([r.external_id for r in batch]),
                 )
             )
         }
-        lookups = self._lookups(session, batch)
         new_records: list[tuple[DiscoveredIdentity, str]] = []
+        changed_records: list[tuple[DiscoveredIdentity, str, int]] = []
         for record in batch:
             digest = fingerprint(record)
-            current = existing.get(record.external_id)
+            current = known.get(record.external_id)
             if current is None:
                 new_records.append((record, digest))
-            elif current.fingerprint == digest and current.state in LIVE_STATES:
+            elif current[1] == digest and current[2] in LIVE_STATES:
                 result.unchanged += 1
             else:
-                self._update(session, current, record, digest, lookups, result)
+                changed_records.append((record, digest, current[0]))
+        if not new_records and not changed_records:
+            return
+        lookups = self._lookups(
+            session,
+            [record for record, _ in new_records]
+            + [record for record, _, _ in changed_records],
+        )
+        if changed_records:
+            identities = {
+                identity.id: identity
+                for identity in session.scalars(
+                    sa.select(Identity).where(
+                        Identity.id.in_([id_ for _, _, id_ in changed_records])
+                    )
+                )
+            }
+            for record, digest, identity_id in changed_records:
+                self._update(
+                    session, identities[identity_id], record, digest, lookups, result
+                )
         if new_records:
             self._insert(session, new_records, lookups, result)
 
@@ -394,75 +424,65 @@ class Reconciler:
     ) -> None:
         now = utcnow()
         claim_deadline = now + timedelta(days=self.claim_deadline_days)
-        rows: list[dict[str, Any]] = []
+        table = cast(sa.Table, Identity.__table__)
+        # Ids reserved up front spare a query for them after the insert.
+        identity_ids = allocate_ids(session, table, len(records))
+        rows: list[tuple[Any, ...]] = []
         owners: list[Person | None] = []
-        for record, digest in records:
+        for identity_id, (record, digest) in zip(identity_ids, records, strict=True):
             owner = self._owner_for(record, lookups)
             owners.append(owner)
-            state = initial_state(owner is not None)
             tier = RiskTier(record.tier) if record.tier else RiskTier.STANDARD
             reason = record.tier_reason or (
                 DEFAULT_TIER_REASON if record.tier is None else "reported by the source"
             )
-            row = _identity_columns(record)
-            row.update(
-                source=self.source,
-                tier=tier,
-                tier_reason=reason,
-                detected_tier=tier,
-                detected_tier_reason=reason,
-                state=state,
-                state_changed_at=now,
-                owner_id=owner.id if owner is not None else None,
-                owner_origin=OwnerOrigin.SOURCE if owner is not None else None,
-                first_seen_at=now,
-                last_seen_at=now,
-                fingerprint=digest,
-                updated_at=now,
+            rows.append(
+                (
+                    identity_id,
+                    *_identity_values(record),
+                    self.source,
+                    tier,
+                    reason,
+                    tier,
+                    reason,
+                    initial_state(owner is not None),
+                    now,
+                    owner.id if owner is not None else None,
+                    OwnerOrigin.SOURCE if owner is not None else None,
+                    now,
+                    now,
+                    digest,
+                    now,
+                    first_review_due(
+                        now, tier, record.external_id, self.review_settings
+                    ),
+                    None if owner is not None else now,
+                    None if owner is not None else claim_deadline,
+                )
             )
-            # Every row carries the same keys, so that the insert runs as one
-            # multi-row statement per batch.
-            row["review_due_at"] = first_review_due(
-                now, tier, record.external_id, self.review_settings
-            )
-            row["orphaned_at"] = None if owner is not None else now
-            row["claim_deadline"] = None if owner is not None else claim_deadline
-            rows.append(row)
-
-        # A plain multi-row insert, then one query for the new ids: SQLite
-        # cannot promise RETURNING rows in parameter order, which makes an
-        # ordered RETURNING fall back to one statement per row.
-        session.execute(sa.insert(cast(sa.Table, Identity.__table__)), rows)
-        ids_by_key: dict[str, int] = {}
-        for external_id, identity_id in session.execute(
-            sa.select(Identity.external_id, Identity.id).where(
-                Identity.source == self.source,
-                Identity.external_id.in_([row["external_id"] for row in rows]),
-            )
-        ):
-            ids_by_key[external_id] = identity_id
-        inserted = [ids_by_key[row["external_id"]] for row in rows]
+        insert_rows(session, table, INSERT_COLUMNS, rows)
 
         links = []
         events = []
-        for identity_id, (record, _), row, owner in zip(
-            inserted, records, rows, owners, strict=True
-        ):
+        for (record, _), row, owner in zip(records, rows, owners, strict=True):
+            identity_id = row[0]
             for entity in self._linked_entities(record, lookups, result):
                 links.append({"identity_id": identity_id, "entity_id": entity.id})
+            state: IdentityState = row[_STATE_INDEX]
+            row_tier: RiskTier = row[_TIER_INDEX]
             events.append(
                 EventSpec(
                     action="identity.discovered",
                     object_type="identity",
                     object_id=str(identity_id),
                     before_state=None,
-                    after_state=row["state"].value,
+                    after_state=state.value,
                     reason=f"first reported by {self.source}",
                     details={
                         "source": self.source,
                         "kind": record.kind,
                         "external_id": record.external_id,
-                        "tier": row["tier"].value,
+                        "tier": row_tier.value,
                         "owner": owner.email if owner is not None else None,
                         "reported_owner": record.owner_email,
                     },
@@ -613,28 +633,65 @@ class Reconciler:
                     result.gone += 1
 
 
-def _identity_columns(record: DiscoveredIdentity) -> dict[str, Any]:
-    return {
-        "kind": record.kind,
-        "external_id": record.external_id,
-        "name": record.name,
-        "description": record.description,
-        "scope_summary": record.scope_summary,
-        "managed": record.managed,
-        "created_at": record.created_at,
-        "last_used_at": record.last_used_at,
-        "never_used": record.never_used,
-        "source_owner_email": record.owner_email.strip().lower()
-        if record.owner_email
-        else None,
-        "attributes": dict(record.attributes),
-    }
+# The columns the source reports, in the order of `_identity_values`.
+REPORTED_COLUMNS = (
+    "kind",
+    "external_id",
+    "name",
+    "description",
+    "scope_summary",
+    "managed",
+    "created_at",
+    "last_used_at",
+    "never_used",
+    "source_owner_email",
+    "attributes",
+)
+# Every column a new identity is inserted with, in the order `_insert` writes.
+INSERT_COLUMNS = (
+    "id",
+    *REPORTED_COLUMNS,
+    "source",
+    "tier",
+    "tier_reason",
+    "detected_tier",
+    "detected_tier_reason",
+    "state",
+    "state_changed_at",
+    "owner_id",
+    "owner_origin",
+    "first_seen_at",
+    "last_seen_at",
+    "fingerprint",
+    "updated_at",
+    "review_due_at",
+    "orphaned_at",
+    "claim_deadline",
+)
+_STATE_INDEX = INSERT_COLUMNS.index("state")
+_TIER_INDEX = INSERT_COLUMNS.index("tier")
+
+
+def _identity_values(record: DiscoveredIdentity) -> tuple[Any, ...]:
+    return (
+        record.kind,
+        record.external_id,
+        record.name,
+        record.description,
+        record.scope_summary,
+        record.managed,
+        record.created_at,
+        record.last_used_at,
+        record.never_used,
+        record.owner_email.strip().lower() if record.owner_email else None,
+        dict(record.attributes),
+    )
 
 
 def _apply_fields(identity: Identity, record: DiscoveredIdentity) -> list[str]:
     """Copy reported fields onto the identity; return the names that changed."""
     changed = []
-    for name, value in _identity_columns(record).items():
+    for name, value in zip(REPORTED_COLUMNS, _identity_values(record), strict=True):
         if getattr(identity, name) != value:
             setattr(identity, name, value)
             changed.append(name)
