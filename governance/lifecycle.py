@@ -205,36 +205,43 @@ def transition_many(
         )
     moved: list[int] = []
     now = utcnow()
+    returning = session.get_bind().dialect.update_returning
     for start in range(0, len(identity_ids), 1000):
         chunk = list(identity_ids[start : start + 1000])
-        rows = session.execute(
-            sa.select(Identity.id).where(
-                Identity.id.in_(chunk), Identity.state == current
-            )
-        )
-        ids = [row.id for row in rows]
-        if not ids:
-            continue
-        session.execute(
+        update = (
             sa.update(Identity)
-            .where(Identity.id.in_(ids), Identity.state == current)
+            .where(Identity.id.in_(chunk), Identity.state == current)
             .values(state=target, state_changed_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        moved.extend(ids)
-    record_many(
-        session,
-        actor,
-        [
-            EventSpec(
-                action=action,
-                object_type="identity",
-                object_id=str(identity_id),
-                before_state=current.value,
-                after_state=target.value,
-                reason=reason,
+        if returning:
+            # The rows the UPDATE changed, with no second read.
+            ids = sorted(session.scalars(update.returning(Identity.id)))
+        else:
+            ids = list(
+                session.scalars(
+                    sa.select(Identity.id)
+                    .where(Identity.id.in_(chunk), Identity.state == current)
+                    .order_by(Identity.id)
+                )
             )
-            for identity_id in moved
-        ],
-    )
+            if ids:
+                session.execute(update)
+        # Events per chunk keep memory flat however many identities move.
+        record_many(
+            session,
+            actor,
+            [
+                EventSpec(
+                    action=action,
+                    object_type="identity",
+                    object_id=str(identity_id),
+                    before_state=current.value,
+                    after_state=target.value,
+                    reason=reason,
+                )
+                for identity_id in ids
+            ],
+        )
+        moved.extend(ids)
     return moved

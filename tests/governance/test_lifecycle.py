@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from governance.app import Steward
+from governance.audit.export import verify_database
 from governance.audit.models import AuditEvent
 from governance.audit.service import Actor
 from governance.errors import InvalidTransitionError
@@ -17,6 +18,7 @@ from governance.lifecycle import (
     IdentityState,
     can_transition,
     transition,
+    transition_many,
 )
 from tests.factories import make_identity
 
@@ -158,3 +160,47 @@ def test_gone_and_reappearing(session: Session) -> None:
 )
 def test_rejected_moves(start: IdentityState, target: IdentityState) -> None:
     assert not can_transition(start, target)
+
+
+def test_bulk_transition_skips_moved_identities(session: Session) -> None:
+    owned = [make_identity(session, state=S.OWNED) for _ in range(4)]
+    owned[1].state = S.ORPHANED
+    session.flush()
+    ids = [identity.id for identity in owned]
+
+    moved = transition_many(
+        session,
+        [*ids, 999_999],
+        S.OWNED,
+        S.UNDER_REVIEW,
+        actor=ACTOR,
+        action="review.opened",
+        reason="campaign 1",
+    )
+    session.commit()
+
+    assert moved == [ids[0], ids[2], ids[3]]
+    session.expire_all()
+    states = [session.get_one(Identity, identity_id).state for identity_id in ids]
+    assert states == [S.UNDER_REVIEW, S.ORPHANED, S.UNDER_REVIEW, S.UNDER_REVIEW]
+    events = _events(session)
+    assert [event.object_id for event in events] == [str(i) for i in moved]
+    assert {(e.before_state, e.after_state) for e in events} == {
+        ("owned", "under_review")
+    }
+    assert verify_database(session).ok
+
+
+def test_bulk_transition_rejects_disallowed_move(session: Session) -> None:
+    identity = make_identity(session, state=S.REVOKED)
+    with pytest.raises(InvalidTransitionError):
+        transition_many(
+            session,
+            [identity.id],
+            S.REVOKED,
+            S.OWNED,
+            actor=ACTOR,
+            action="test",
+            reason="not allowed",
+        )
+    assert _events(session) == []
