@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 DEFAULT_TIER_REASON = "standard by default: the source reports no tier"
+# New and gone identities in one run after which the planner statistics of
+# the identity table are refreshed on PostgreSQL.
+ANALYZE_AFTER_CHANGES = 10_000
 STEWARD_OWNER_ORIGINS = frozenset(
     {OwnerOrigin.ASSIGNED, OwnerOrigin.CLAIMED, OwnerOrigin.INHERITED}
 )
@@ -219,6 +222,8 @@ class Reconciler:
             )
             raise
         self.finish_run(run_id, RunStatus.SUCCEEDED, result)
+        if result.new + result.gone >= ANALYZE_AFTER_CHANGES:
+            self._refresh_statistics()
         logger.info(
             "discovery run %s of %s: %s seen, %s new, %s changed, %s unchanged, "
             "%s gone",
@@ -231,6 +236,17 @@ class Reconciler:
             result.gone,
         )
         return result
+
+    def _refresh_statistics(self) -> None:
+        # PostgreSQL plans from table statistics, which autovacuum gathers
+        # only some time after a bulk load. Until then it may plan
+        # `id IN (...) AND state = ...` as a scan of every identity in that
+        # state, which makes a campaign opened right after a large first
+        # import take time quadratic in its size (docs/benchmarks.md).
+        if self.app.engine.dialect.name != "postgresql":
+            return
+        with self.app.session() as session:
+            session.execute(sa.text("ANALYZE identity"))
 
     def _scan(
         self, records: Iterable[DiscoveredIdentity], result: ReconcileResult

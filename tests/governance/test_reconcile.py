@@ -239,3 +239,23 @@ def test_duplicate_external_id_rejected(app: Steward, people: None) -> None:
     with app.sessions() as session:
         run = session.scalars(sa.select(DiscoveryRun)).one()
         assert run.status is RunStatus.FAILED
+
+
+def _planner_row_estimate(app: Steward) -> float:
+    with app.sessions() as session:
+        estimate = session.scalar(
+            sa.text("SELECT reltuples FROM pg_class WHERE relname = 'identity'")
+        )
+    return float(estimate)
+
+
+def test_bulk_run_refreshes_statistics(
+    app: Steward, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("planner statistics are refreshed on PostgreSQL only")
+    monkeypatch.setattr("governance.discovery.service.ANALYZE_AFTER_CHANGES", 30)
+    reconcile(app, [record(number) for number in range(20)])
+    assert _planner_row_estimate(app) != 20
+    reconcile(app, [record(number) for number in range(50)])
+    assert _planner_row_estimate(app) == 50
