@@ -12,7 +12,7 @@ import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, NamedTuple, TypeVar
 
 from governance.errors import InvalidInputError
 from governance.textsafety import first_control_character, neutralise_cell
@@ -97,9 +97,12 @@ def normalize_header(name: str) -> str:
     return name.strip().lower().replace(" ", "_").replace("-", "_")
 
 
-@dataclass(frozen=True)
-class Row:
-    """One data row: its line number and its cells by normalised column name."""
+class Row(NamedTuple):
+    """One data row: its line number and its cells by normalised column name.
+
+    A named tuple rather than a frozen dataclass: it is built for every row of
+    every pass, and constructs about three times faster.
+    """
 
     line: int
     cells: dict[str, str]

@@ -115,34 +115,29 @@ class IdentityCsv:
     ) -> tuple[DiscoveredIdentity | None, list[RowError]]:
         """Return the identity a row describes, or the errors found in it."""
         errors: list[tuple[str | None, str]] = []
-
-        def parse(column: str, parser: Callable[[str], Any]) -> Any:
-            try:
-                return parser(cells.get(column, ""))
-            except ValueError as error:
-                errors.append((column, str(error)))
-                return None
-
-        tier_text = cells.get("tier", "").lower()
+        get = cells.get
+        tier_text = get("tier", "").lower()
         if tier_text not in ("", "privileged", "standard"):
             errors.append(
                 ("tier", f"expected privileged or standard, got {tier_text!r}")
             )
-        last_used_text = cells.get("last_used", "")
+        last_used_text = get("last_used", "")
         never_used = last_used_text.lower() == "never"
         fields: dict[str, object] = {
             "kind": cells["kind"],
             "external_id": cells["external_id"],
             "name": cells["name"],
-            "description": cells.get("description", ""),
-            "owner_email": parse("owner_email", parse_optional_email),
+            "description": get("description", ""),
+            "owner_email": _parse(errors, "owner_email", parse_optional_email, get),
             "tier": tier_text or None,
             "tier_reason": "set in the export" if tier_text else "",
-            "created_at": parse("created", parse_timestamp),
-            "last_used_at": None if never_used else parse("last_used", parse_timestamp),
+            "created_at": _parse(errors, "created", parse_timestamp, get),
+            "last_used_at": None
+            if never_used
+            else _parse(errors, "last_used", parse_timestamp, get),
             "never_used": never_used,
-            "managed": parse("managed", lambda text: parse_bool(text, default=False)),
-            "attributes": parse("metadata", parse_metadata) or {},
+            "managed": _parse(errors, "managed", _parse_managed, get),
+            "attributes": _parse(errors, "metadata", parse_metadata, get) or {},
         }
         for column, entity_type in ENTITY_COLUMNS:
             key = cells.get(column, "")
@@ -166,6 +161,23 @@ class IdentityCsv:
                 RowError(0, str(item["loc"][0]) if item["loc"] else None, item["msg"])
                 for item in error.errors()
             ]
+
+
+def _parse(
+    errors: list[tuple[str | None, str]],
+    column: str,
+    parser: Callable[[str], Any],
+    get: Callable[[str, str], str],
+) -> Any:
+    try:
+        return parser(get(column, ""))
+    except ValueError as error:
+        errors.append((column, str(error)))
+        return None
+
+
+def _parse_managed(text: str) -> bool:
+    return parse_bool(text, default=False)
 
 
 def _entity_keys(app: Steward) -> dict[EntityType, set[str]]:
