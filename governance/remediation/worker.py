@@ -138,6 +138,13 @@ class RemediationWorker:
                 .with_for_update(skip_locked=True)
             )
             rows = session.scalars(statement).all()
+            # One query loads the batch's identities; get_one finds them in
+            # the session instead of querying once per row.
+            session.scalars(
+                sa.select(Identity).where(
+                    Identity.id.in_({row.identity_id for row in rows})
+                )
+            ).all()
             jobs = []
             for remediation in rows:
                 if remediation.identity_id is None:
