@@ -32,7 +32,7 @@ from governance.clock import utcnow
 from governance.database.bulk import allocate_ids, insert_rows
 from governance.discovery.models import DiscoveryRun, RunStatus
 from governance.errors import ConfirmationRequiredError, InvalidInputError
-from governance.gc_freeze import frozen_gc
+from governance.gc_pause import paused_gc
 from governance.identity.models import (
     Identity,
     OwnerOrigin,
@@ -182,7 +182,7 @@ class Reconciler:
 
     # The run
 
-    @frozen_gc()
+    @paused_gc()
     def run(
         self,
         snapshot: Snapshot,

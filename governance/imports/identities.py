@@ -39,7 +39,7 @@ from governance.discovery.service import (
     check_source_name,
     key_digest,
 )
-from governance.gc_freeze import frozen_gc
+from governance.gc_pause import paused_gc
 from governance.imports.csvfile import (
     MAX_REPORTED_ERRORS,
     PROGRESS_INTERVAL,
@@ -190,7 +190,7 @@ def _entity_keys(app: Steward) -> dict[EntityType, set[str]]:
     return keys
 
 
-@frozen_gc()
+@paused_gc()
 def import_identities(
     app: Steward,
     path: Path,
