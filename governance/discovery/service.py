@@ -448,7 +448,7 @@ class Reconciler:
         for identity_id, (record, digest) in zip(identity_ids, records, strict=True):
             owner = self._owner_for(record, lookups)
             owners.append(owner)
-            tier = RiskTier(record.tier) if record.tier else RiskTier.STANDARD
+            tier = _TIERS[record.tier]
             reason = record.tier_reason or (
                 DEFAULT_TIER_REASON if record.tier is None else "reported by the source"
             )
@@ -480,6 +480,7 @@ class Reconciler:
 
         links = []
         events = []
+        reason = f"first reported by {self.source}"
         for (record, _), row, owner in zip(records, rows, owners, strict=True):
             identity_id = row[0]
             for entity in self._linked_entities(record, lookups, result):
@@ -493,7 +494,7 @@ class Reconciler:
                     object_id=str(identity_id),
                     before_state=None,
                     after_state=state.value,
-                    reason=f"first reported by {self.source}",
+                    reason=reason,
                     details={
                         "source": self.source,
                         "kind": record.kind,
@@ -685,6 +686,11 @@ INSERT_COLUMNS = (
     "claim_deadline",
 )
 _STATE_INDEX = INSERT_COLUMNS.index("state")
+# A reported tier as the enum; no tier means standard.
+_TIERS: dict[str | None, RiskTier] = {
+    None: RiskTier.STANDARD,
+    **{tier.value: tier for tier in RiskTier},
+}
 _TIER_INDEX = INSERT_COLUMNS.index("tier")
 
 
