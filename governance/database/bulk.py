@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 from governance.database.base import UTCDateTime, sqlite_timestamp
 
 Converter = Callable[[Any], Any]
+# Distinct timestamps remembered per column and call.
+_MAX_CACHED_TIMESTAMPS = 4096
 
 
 def insert_rows(
@@ -127,15 +129,19 @@ def _aware_timestamp(value: datetime | None) -> datetime | None:
 
 
 def _sqlite_timestamp() -> Converter:
-    # Rows of one batch often share a timestamp object, so the last text is kept.
-    last: list[Any] = [None, None]
+    # Timestamps repeat within a batch: the time of the write in several
+    # columns, dates without a time, due dates spread over a year of days.
+    texts: dict[datetime, str] = {}
 
     def to_text(value: datetime | None) -> str | None:
         if value is None:
             return None
-        if value is not last[0]:
-            last[0], last[1] = value, sqlite_timestamp(value)
-        return last[1]  # type: ignore[no-any-return]
+        text = texts.get(value)
+        if text is None:
+            if len(texts) >= _MAX_CACHED_TIMESTAMPS:
+                texts.clear()
+            text = texts[value] = sqlite_timestamp(value)
+        return text
 
     return to_text
 

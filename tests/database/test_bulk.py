@@ -118,6 +118,21 @@ def test_sqlite_timestamp_text_sorts_in_time_order() -> None:
         sqlite_timestamp(datetime(2026, 1, 1))
 
 
+def test_many_distinct_timestamps_stored(session: Session) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        _values(number, start + timedelta(seconds=number)) for number in range(5000)
+    ]
+    rows.append(_values(5000, start.astimezone(BERLIN)))
+    insert_rows(session, OUTBOX, COLUMNS, rows)
+    session.commit()
+    assert _stored(session, "bulk:4999")["created_at"] == start + timedelta(
+        seconds=4999
+    )
+    assert _stored(session, "bulk:5000")["created_at"] == start
+    assert _stored(session, "bulk:0")["created_at"] == start
+
+
 def test_text_for_json_column_stored_as_given(session: Session) -> None:
     row = list(_values(1, datetime.now(UTC)))
     row[COLUMNS.index("payload")] = '{"b": 1, "a": "x"}'
