@@ -78,7 +78,8 @@ def fingerprint(record: DiscoveredIdentity) -> str:
     The JSON follows the model's field order, and DiscoveredIdentity sorts its
     attributes, so equal reports give equal digests.
     """
-    return hashlib.sha256(record.model_dump_json().encode("utf-8")).hexdigest()
+    # to_json returns the bytes model_dump_json would decode into its text.
+    return hashlib.sha256(record.__pydantic_serializer__.to_json(record)).hexdigest()
 
 
 def key_digest(external_id: str) -> bytes:

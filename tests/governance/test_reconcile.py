@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +17,7 @@ from governance.audit.models import AuditEvent
 from governance.audit.service import Actor
 from governance.business_entity.models import BusinessEntity, EntityType
 from governance.discovery.models import DiscoveryRun, RunStatus
-from governance.discovery.service import Reconciler
+from governance.discovery.service import Reconciler, fingerprint
 from governance.errors import ConfirmationRequiredError, InvalidInputError
 from governance.identity.models import Identity, OwnerOrigin, RiskTier
 from governance.lifecycle import IdentityState
@@ -259,3 +261,14 @@ def test_bulk_run_refreshes_statistics(
     assert _planner_row_estimate(app) != 20
     reconcile(app, [record(number) for number in range(50)])
     assert _planner_row_estimate(app) == 50
+
+
+def test_fingerprint_digests_json_dump() -> None:
+    reported = record(
+        1,
+        description='naïve ✓ "quoted"',
+        attributes={"b": 1, "a": "x"},
+        created_at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+    )
+    dump = reported.model_dump_json().encode("utf-8")
+    assert fingerprint(reported) == hashlib.sha256(dump).hexdigest()
