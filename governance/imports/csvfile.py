@@ -191,10 +191,13 @@ class CsvSource:
                         raise CsvImportError(self.path, [malformed], 1) from None
                     errors.append(malformed)
                     continue
-                # The cells are all blank exactly when their concatenation is.
-                if not "".join(raw).strip():
+                # Spaces join the cells: the row is blank exactly when the
+                # joined text is, and a space is neither a control character
+                # nor unprintable.
+                joined = " ".join(raw)
+                if not joined.strip():
                     continue
-                problem = check_shape(reader.line_num, raw)
+                problem = check_shape(reader.line_num, raw, joined)
                 if problem is not None:
                     if errors is None:
                         raise CsvImportError(self.path, [problem], 1)
@@ -217,12 +220,12 @@ class _ShapeCheck:
     def __init__(self, columns: list[str]) -> None:
         self.columns = columns
 
-    def __call__(self, line: int, raw: list[str]) -> RowError | None:
+    def __call__(self, line: int, raw: list[str], joined: str) -> RowError | None:
+        """Check `raw`, whose cells `joined` contains separated by spaces."""
         if len(raw) != len(self.columns):
             return RowError(
                 line, None, f"expected {len(self.columns)} fields, found {len(raw)}"
             )
-        joined = ",".join(raw)
         if len(joined) <= MAX_CELL_LENGTH and joined.isprintable():
             return None
         return self._first_bad_cell(line, raw)
