@@ -91,22 +91,30 @@ def canonical_text(
     the canonical timestamp form and `details` is the text `details_json`
     returns.
     """
+    text = encode_basestring
     return (
-        f'{{"action":{_json_text(action)},"actor":{_json_text(actor)},'
-        f'"actor_type":{_json_text(actor_type)},'
+        f'{{"action":{text(action)},"actor":{text(actor)},'
+        f'"actor_type":{text(actor_type)},'
         f'"after_state":{_json_text(after_state)},'
         f'"before_state":{_json_text(before_state)},'
-        f'"details":{details},'
-        f'"object_id":{_json_text(object_id)},'
-        f'"object_type":{_json_text(object_type)},'
-        f'"occurred_at":{_json_text(occurred_at)},'
-        f'"prev_hash":{_json_text(prev_hash)},"reason":{_json_text(reason)},'
+        f'"details":{details},"object_id":{text(object_id)},'
+        f'"object_type":{text(object_type)},"occurred_at":{text(occurred_at)},'
+        f'"prev_hash":{text(prev_hash)},"reason":{text(reason)},'
         f'"seq":{int.__repr__(seq)}}}'
     )
 
 
-_TEXT_FIELDS = ("actor", "actor_type", "action", "object_type", "object_id")
-_OPTIONAL_TEXT_FIELDS = ("before_state", "after_state", "reason", "prev_hash")
+_TEXT_FIELDS = (
+    "actor",
+    "actor_type",
+    "action",
+    "object_type",
+    "object_id",
+    "occurred_at",
+    "reason",
+    "prev_hash",
+)
+_OPTIONAL_TEXT_FIELDS = ("before_state", "after_state")
 
 
 def _has_plain_types(document: Mapping[str, Any]) -> bool:
@@ -114,7 +122,6 @@ def _has_plain_types(document: Mapping[str, Any]) -> bool:
     # export edited by hand, say) takes json.dumps, which defines the form.
     return (
         type(document["seq"]) is int
-        and isinstance(document["occurred_at"], str)
         and all(isinstance(document[name], str) for name in _TEXT_FIELDS)
         and all(
             document[name] is None or isinstance(document[name], str)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -115,9 +115,12 @@ def _locked_head(session: Session) -> Head:
     return head
 
 
-@dataclass(frozen=True)
-class EventSpec:
-    """An audit event before the writer gives it a place in the chain."""
+class EventSpec(NamedTuple):
+    """An audit event before the writer gives it a place in the chain.
+
+    A named tuple rather than a frozen dataclass: bulk writers build one per
+    row, and it constructs about twice as fast.
+    """
 
     action: str
     object_type: str
