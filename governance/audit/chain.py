@@ -65,6 +65,8 @@ def details_json(details: Mapping[str, Any]) -> str:
     Raises TypeError or ValueError when `details` contains a value JSON cannot
     represent.
     """
+    if not details:
+        return "{}"
     return _DETAILS_ENCODER.encode(details)
 
 
