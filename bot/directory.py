@@ -1,4 +1,4 @@
-"""Who is who: Slack users matched to Steward's people, and the admins among them.
+"""The directory: Slack users matched to Steward's people, and the admins among them.
 
 A person imported by email is looked up in Slack once (`users.lookupByEmail`)
 and the user id is stored on the person. Before a direct message is sent the
@@ -48,7 +48,7 @@ class UnknownUserError(Exception):
 
 @dataclass(frozen=True)
 class SlackUser:
-    """What Steward needs to know of a Slack user."""
+    """The fields Steward reads from a Slack user."""
 
     user_id: str
     email: str | None
@@ -130,7 +130,7 @@ class Directory:
         return person
 
     def actor_for(self, session: Session, user_id: str) -> Actor:
-        """Return the actor for a Slack user, marked admin when Slack says so."""
+        """Return the actor for a Slack user, marked admin by Slack user id or group."""
         person = self.person_for(session, user_id)
         return Actor.person(person.email, security_admin=self.is_admin(user_id))
 
@@ -161,7 +161,7 @@ class Directory:
                 group,
                 error.response.get("error"),
             )
-            # Without the group nobody is an admin by group; never guess wider.
+            # Without the group, no user is an admin by group membership.
             return cached[1] if cached is not None else frozenset()
         with self._lock:
             self._group_members = (time.monotonic(), members)
@@ -172,9 +172,9 @@ class Directory:
     def slack_user_for(self, session: Session, person: Person) -> SlackUser | None:
         """Return the person's Slack user, read fresh; None when Slack has none.
 
-        The user id is looked up by email once and stored; the user itself is
-        read on every call so that a deactivation is never missed. The
-        person's chat status and check time are updated either way.
+        The user id is looked up by email once and stored. The user itself is
+        read on every call, so a deactivation is never missed. The person's
+        chat status and check time are updated either way.
         """
         user: SlackUser | None = None
         if person.slack_user_id:

@@ -1,4 +1,4 @@
-"""One way to answer errors in Slack.
+"""One error handler for Slack requests.
 
 An error the user can fix (an unknown identity, a missing permission, a
 malformed command) gets one plain ephemeral sentence. Any other error gets a
@@ -25,7 +25,7 @@ Listener = TypeVar("Listener", bound=Callable[..., Any])
 
 
 class UsageError(Exception):
-    """Input the bot cannot act on; the message says what would work."""
+    """Input the bot cannot act on; the message describes valid input."""
 
 
 USER_ERRORS: tuple[type[Exception], ...] = (StewardError, UnknownUserError, UsageError)
@@ -57,7 +57,7 @@ def reply_to_errors(listener: Listener) -> Listener:
     """Wrap a Bolt listener so that its errors reach the user ephemerally.
 
     The wrapped listener must take `ack` and `respond`. It acknowledges the
-    request if the listener had not, then answers with `describe`'s text.
+    request if the listener had not, then responds with `describe`'s text.
     """
 
     @functools.wraps(listener)
@@ -80,7 +80,7 @@ def reply_to_errors(listener: Listener) -> Listener:
 
 
 def handle_unhandled(error: Exception, body: dict[str, Any]) -> BoltResponse:
-    """Log an error no listener caught, with a reference id, and answer 500."""
+    """Log an error no listener caught, with a reference id, and return 500."""
     reference = new_reference()
     kind = body.get("type") or body.get("command") or "request"
     logger.error(

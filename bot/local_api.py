@@ -1,6 +1,6 @@
 """A loopback stand-in of the Slack Web API, for console mode and the tests.
 
-It answers the methods Steward calls the way Slack does (JSON with `ok`,
+It responds to the methods Steward calls the way Slack does (JSON with `ok`,
 an `error` code on failure, HTTP 429 with Retry-After when rate limited),
 records every call, and fails on demand. It keeps just enough state to be
 consistent: users and user groups, channels, the messages posted and edited,
@@ -121,7 +121,7 @@ class SlackApi:
         self.channels.add(channel_id)
 
     def fail(self, method: str, failure: Failure) -> None:
-        """Answer the next `failure.remaining` calls of `method` with `failure`."""
+        """Respond to the next `failure.remaining` calls of `method` with `failure`."""
         with self._lock:
             self._failures.setdefault(method, []).append(failure)
 

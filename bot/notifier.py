@@ -7,7 +7,7 @@ metadata naming the outbox row and the page, and a `sent_message` row is
 written as soon as Slack returns `ok`. A page counts as sent only then.
 
 A call whose outcome is unknown (a timeout, a dropped connection, a 5xx
-answer, or a worker that died while posting) may have posted the message.
+response, or a worker that died while posting) may have posted the message.
 Before posting such a page again the worker reads the conversation's recent
 history for a message carrying the same metadata, and records that message
 instead of posting a second one.

@@ -147,7 +147,7 @@ class SlackSettings(_Section):
     """The Slack app: credentials, the channels it posts to and its admins.
 
     Without a bot token and a signing secret the bot does not start (the
-    console stands in for Slack). With an app-level token (`xapp-`) the bot
+    console replaces Slack). With an app-level token (`xapp-`) the bot
     connects over Socket Mode instead of receiving HTTP requests.
     """
 

@@ -66,7 +66,7 @@ class DevServer:
 
 
 def start_dev_server(directory: Path) -> DevServer:
-    """Start `bao server -dev` on a free loopback port and wait until it answers."""
+    """Start `bao server -dev` on a free loopback port and wait until it is healthy."""
     binary = find_bao()
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -102,6 +102,6 @@ def start_dev_server(directory: Path) -> DevServer:
         time.sleep(0.1)
     server.stop()
     raise ConfigurationError(
-        f"bao server did not answer within {START_TIMEOUT_SECONDS:.0f} s; "
+        f"bao server did not respond within {START_TIMEOUT_SECONDS:.0f} s; "
         f"see {log_path}"
     )
