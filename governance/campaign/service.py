@@ -7,6 +7,7 @@ and the state changes are one UPDATE per batch.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from governance.campaign.models import (
     ReviewStatus,
 )
 from governance.clock import utcnow
+from governance.database.bulk import insert_rows
 from governance.errors import ConflictError, NotFoundError
 from governance.identity.models import Identity, RiskTier, identity_entity_link
 from governance.lifecycle import IdentityState, transition_many
@@ -42,6 +44,18 @@ from governance.settings import Settings
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
+REVIEW_COLUMNS = (
+    "campaign_id",
+    "identity_id",
+    "open_identity_id",
+    "reviewer_id",
+    "status",
+    "due_at",
+    "evidence",
+    "reminder_count",
+    "escalation_level",
+    "created_at",
+)
 # States in which an identity takes part in a campaign: owned ones are
 # reviewed by their owner, orphans are counted and sent to the claim flow.
 REVIEWABLE_STATES = (IdentityState.OWNED, IdentityState.ORPHANED)
@@ -78,37 +92,53 @@ def list_campaigns(session: Session, *, limit: int = 50) -> Sequence[Campaign]:
     ).all()
 
 
-def _due_identities(
-    session: Session, *, tier: RiskTier | None, source: str | None, horizon: datetime
-) -> Any:
-    in_review = sa.select(Review.open_identity_id).where(
-        Review.open_identity_id.is_not(None)
-    )
-    statement = sa.select(
-        Identity.id,
-        Identity.name,
-        Identity.kind,
-        Identity.source,
-        Identity.external_id,
-        Identity.scope_summary,
-        Identity.tier,
-        Identity.tier_reason,
-        Identity.created_at,
-        Identity.last_used_at,
-        Identity.never_used,
-        Identity.owner_id,
-        Identity.state,
-        Identity.review_due_at,
-    ).where(
+def _due_conditions(
+    *, tier: RiskTier | None, source: str | None, horizon: datetime
+) -> list[sa.ColumnElement[bool]]:
+    """Return the conditions an identity meets when a campaign should review it."""
+    # NOT EXISTS probes the unique index once per identity. NOT IN would read
+    # every open review again for each batch.
+    in_review = sa.exists().where(Review.open_identity_id == Identity.id)
+    conditions = [
         Identity.state.in_(REVIEWABLE_STATES),
         Identity.review_due_at <= horizon,
-        Identity.id.not_in(in_review),
-    )
+        ~in_review,
+    ]
     if tier is not None:
-        statement = statement.where(Identity.tier == tier)
+        conditions.append(Identity.tier == tier)
     if source is not None:
-        statement = statement.where(Identity.source == source)
-    return statement.order_by(Identity.id)
+        conditions.append(Identity.source == source)
+    return conditions
+
+
+def _review_details(
+    conditions: list[sa.ColumnElement[bool]], first_id: int, last_id: int
+) -> sa.Select[*tuple[Any, ...]]:
+    """Select what a review shows of each due identity with an id in the range.
+
+    A range keeps the statement short: psycopg 3 caches its parsing of a
+    statement only up to 50 parameters, so a list of 2,000 ids is parsed anew
+    for each batch.
+    """
+    return (
+        sa.select(
+            Identity.id,
+            Identity.name,
+            Identity.kind,
+            Identity.source,
+            Identity.external_id,
+            Identity.scope_summary,
+            Identity.tier,
+            Identity.tier_reason,
+            Identity.created_at,
+            Identity.last_used_at,
+            Identity.never_used,
+            Identity.owner_id,
+            Identity.state,
+        )
+        .where(Identity.id.between(first_id, last_id), *conditions)
+        .order_by(Identity.id)
+    )
 
 
 def count_due_identities(
@@ -119,9 +149,11 @@ def count_due_identities(
     horizon: datetime,
 ) -> int:
     """Count the identities `start_campaign` would review with this horizon."""
-    statement = _due_identities(session, tier=tier, source=source, horizon=horizon)
+    conditions = _due_conditions(tier=tier, source=source, horizon=horizon)
     return (
-        session.scalar(sa.select(sa.func.count()).select_from(statement.subquery()))
+        session.scalar(
+            sa.select(sa.func.count()).select_from(Identity).where(*conditions)
+        )
         or 0
     )
 
@@ -145,21 +177,24 @@ def _stamp(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _evidence(row: Any, entities: list[str], due_at: datetime) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "kind": row.kind,
-        "source": row.source,
-        "external_id": row.external_id,
-        "scope": row.scope_summary,
-        "tier": row.tier.value,
-        "tier_reason": row.tier_reason,
-        "created_at": _stamp(row.created_at),
-        "last_used_at": _stamp(row.last_used_at),
-        "never_used": row.never_used,
-        "entities": entities,
-        "due_at": due_at.isoformat(),
-    }
+def _evidence(row: Any, entities: list[str], due_text: str) -> str:
+    """Return the review's evidence as the JSON text the column stores."""
+    return json.dumps(
+        {
+            "name": row.name,
+            "kind": row.kind,
+            "source": row.source,
+            "external_id": row.external_id,
+            "scope": row.scope_summary,
+            "tier": row.tier.value,
+            "tier_reason": row.tier_reason,
+            "created_at": _stamp(row.created_at),
+            "last_used_at": _stamp(row.last_used_at),
+            "never_used": row.never_used,
+            "entities": entities,
+            "due_at": due_text,
+        }
+    )
 
 
 def start_campaign(
@@ -204,32 +239,42 @@ def start_campaign(
     )
 
     horizon = now + timedelta(days=due_within_days)
-    statement = _due_identities(session, tier=tier, source=source, horizon=horizon)
-    rows = session.execute(statement).all()
+    conditions = _due_conditions(tier=tier, source=source, horizon=horizon)
+    due_ids = session.scalars(
+        sa.select(Identity.id).where(*conditions).order_by(Identity.id)
+    ).all()
     owned: list[int] = []
     reviewers: set[int] = set()
     orphans: list[int] = []
-    for start in range(0, len(rows), BATCH_SIZE):
-        batch = rows[start : start + BATCH_SIZE]
+    review_table = cast(sa.Table, Review.__table__)
+    due_text = due_at.isoformat()
+    for start in range(0, len(due_ids), BATCH_SIZE):
+        # The range is read with the due conditions again, so an identity
+        # that changed since the ids were read is judged as it is now.
+        chunk = due_ids[start : start + BATCH_SIZE]
+        batch = session.execute(_review_details(conditions, chunk[0], chunk[-1])).all()
         labels = _entity_labels(session, [row.id for row in batch])
-        reviews = [
-            {
-                "campaign_id": campaign.id,
-                "identity_id": row.id,
-                "open_identity_id": row.id,
-                "reviewer_id": row.owner_id
-                if row.state is IdentityState.OWNED
-                else None,
-                "status": ReviewStatus.PENDING,
-                "due_at": due_at,
-                "evidence": _evidence(row, labels.get(row.id, []), due_at),
-                "reminder_count": 0,
-                "escalation_level": 0,
-                "created_at": now,
-            }
-            for row in batch
-        ]
-        session.execute(sa.insert(cast(sa.Table, Review.__table__)), reviews)
+        insert_rows(
+            session,
+            review_table,
+            REVIEW_COLUMNS,
+            [
+                (
+                    campaign.id,
+                    row.id,
+                    row.id,
+                    row.owner_id if row.state is IdentityState.OWNED else None,
+                    ReviewStatus.PENDING,
+                    due_at,
+                    _evidence(row, labels.get(row.id, []), due_text),
+                    0,
+                    0,
+                    now,
+                )
+                for row in batch
+            ],
+            json_text=("evidence",),
+        )
         record_many(
             session,
             actor,
@@ -269,7 +314,7 @@ def start_campaign(
     logger.info(
         "campaign %s opened: %s reviews for %s reviewers, %s of them orphans",
         campaign.id,
-        len(rows),
+        len(due_ids),
         len(reviewers),
         len(orphans),
     )
