@@ -14,6 +14,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
@@ -21,6 +22,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import SingletonThreadPool
 
 from connectors.base import DiscoveredIdentity
 from governance.app import Steward
@@ -87,6 +89,17 @@ def key_digest(external_id: str) -> bytes:
     return hashlib.blake2b(external_id.encode("utf-8"), digest_size=16).digest()
 
 
+def _commit(session: Session) -> None:
+    """Commit and close the session, rolling it back when the commit fails."""
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
@@ -141,6 +154,9 @@ class Reconciler:
         self.actor = actor
         self.confirm = confirm
         self.batch_size = batch_size
+        # In-memory SQLite connections work only in the thread that opened
+        # them, so those sessions commit where they were written.
+        self._commit_on_thread = not isinstance(app.engine.pool, SingletonThreadPool)
         self.claim_deadline_days = app.settings.ownership.claim_deadline_days
         self.max_gone_share = app.settings.guards.max_gone_share
         self.review_settings = app.settings.review
@@ -315,12 +331,45 @@ class Reconciler:
         progress: Callable[[int], None] | None,
     ) -> None:
         applied = 0
-        for batch in _batches(records, self.batch_size):
-            with self.app.session() as session:
-                self._apply_batch(session, batch, result)
-            applied += len(batch)
+        pending: tuple[Future[None], int] | None = None
+
+        def settle() -> None:
+            # Wait for the previous batch's commit, then report it applied.
+            nonlocal applied, pending
+            if pending is None:
+                return
+            committed, rows = pending
+            pending = None
+            committed.result()
+            applied += rows
             if progress is not None:
                 progress(applied)
+
+        # Each batch commits on a thread while the next one is read. Both
+        # drivers release the interpreter lock while the database commits
+        # (for SQLite that includes the checkpoints that copy the
+        # write-ahead log into the database file), so the commit overlaps
+        # the parsing of the next batch.
+        with ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="steward-commit"
+        ) as committer:
+            for batch in _batches(records, self.batch_size):
+                settle()
+                session = self.app.sessions()
+                try:
+                    self._apply_batch(session, batch, result)
+                except BaseException:
+                    session.rollback()
+                    session.close()
+                    raise
+                if self._commit_on_thread:
+                    committed = committer.submit(_commit, session)
+                else:
+                    committed = Future()
+                    _commit(session)
+                    committed.set_result(None)
+                pending = (committed, len(batch))
+            settle()
 
     def _lookups(
         self, session: Session, batch: Sequence[DiscoveredIdentity]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -241,6 +241,42 @@ def test_duplicate_external_id_rejected(app: Steward, people: None) -> None:
     with app.sessions() as session:
         run = session.scalars(sa.select(DiscoveryRun)).one()
         assert run.status is RunStatus.FAILED
+
+
+def test_batches_reported_after_commit(app: Steward, people: None) -> None:
+    reconciler = Reconciler(app, "saas", method="test", actor=ACTOR, batch_size=3)
+    committed: list[tuple[int, int]] = []
+
+    def progress(applied: int) -> None:
+        # Counted from the database, so a report sent before its batch
+        # committed would show fewer identities than it claims.
+        committed.append((applied, len(identities(app))))
+
+    result = reconciler.run(lambda: [record(n) for n in range(7)], progress=progress)
+    assert result.new == 7
+    assert committed == [(3, 3), (6, 6), (7, 7)]
+
+
+def test_read_failure_keeps_committed_batches(app: Steward, people: None) -> None:
+    passes: list[str] = []
+
+    def snapshot() -> Iterator[DiscoveredIdentity]:
+        passes.append("read")
+        for number in range(8):
+            if len(passes) == 2 and number == 7:
+                raise ConnectionError("source closed the connection")
+            yield record(number)
+
+    reconciler = Reconciler(app, "saas", method="test", actor=ACTOR, batch_size=3)
+    with pytest.raises(ConnectionError, match="source closed the connection"):
+        reconciler.run(snapshot)
+    # The first two batches committed, the third never applied.
+    assert sorted(identities(app)) == [f"key-{n}" for n in range(6)]
+    with app.sessions() as session:
+        assert verify_database(session).ok
+        run = session.scalars(sa.select(DiscoveryRun)).one()
+    assert run.status is RunStatus.FAILED
+    assert run.error == "source closed the connection"
 
 
 def _planner_row_estimate(app: Steward) -> float:
