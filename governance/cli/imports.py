@@ -65,6 +65,7 @@ def people(
         skip_invalid=skip_invalid,
         rejects_path=rejects,
         confirm=confirm,
+        progress=_progress,
     )
     click.echo(
         f"people: {result.created} created, {result.updated} updated, "
@@ -100,6 +101,7 @@ def entities(
         actor=state.actor(actor),
         skip_invalid=skip_invalid,
         rejects_path=rejects,
+        progress=_progress,
     )
     click.echo(
         f"entities: {result.created} created, {result.updated} updated, "

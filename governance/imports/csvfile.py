@@ -9,8 +9,10 @@ column is rejected: a misspelt header would otherwise drop its data silently.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 from typing import IO, NamedTuple, TypeVar
 
@@ -280,50 +282,164 @@ class RejectsWriter:
         self._handle.close()
 
 
-def collect_rows(
-    source: CsvSource,
-    convert: Callable[[Row], tuple[T | None, list[RowError]]],
-    *,
-    skip_invalid: bool,
-    rejects_path: Path | None,
-    check_references: Callable[[list[tuple[Row, T]]], list[RowError]] | None = None,
-) -> tuple[list[tuple[Row, T]], int]:
-    """Validate a whole file and return its valid rows and the rejected count.
+def report_progress(
+    progress: Progress | None, phase: str, done: int, added: int
+) -> int:
+    """Add `added` rows to `done`; report each multiple of PROGRESS_INTERVAL passed.
 
-    For files small enough to hold in memory (people, business entities).
-    `check_references` validates the rows that parsed against each other and
-    the database. Raises CsvImportError when a row is invalid, unless
-    `skip_invalid`, in which case the rejected rows go to `rejects_path` with
-    their reasons.
+    Returns the new count.
     """
-    malformed: list[RowError] = []
-    parsed: list[tuple[Row, T]] = []
-    invalid: dict[int, tuple[list[RowError], list[str]]] = {}
-    for row in source.rows(errors=malformed):
-        value, errors = convert(row)
-        if errors or value is None:
-            located = [RowError(row.line, e.column, e.message) for e in errors]
-            invalid[row.line] = (located, row.raw)
-        else:
-            parsed.append((row, value))
-    for problem in malformed:
-        invalid[problem.line] = ([problem], [])
-    if check_references is not None:
-        raw_by_line = {row.line: row.raw for row, _ in parsed}
-        for error in check_references(parsed):
-            errors, raw = invalid.setdefault(error.line, ([], raw_by_line[error.line]))
-            errors.append(error)
-    if not invalid:
-        return parsed, 0
-    if not skip_invalid:
-        reported = [error for line in sorted(invalid) for error in invalid[line][0]]
-        raise CsvImportError(source.path, reported, len(invalid))
-    writer = RejectsWriter(check_rejects_path(source.path, rejects_path), source.header)
+    total = done + added
+    if progress is not None and total // PROGRESS_INTERVAL > done // PROGRESS_INTERVAL:
+        progress(phase, total)
+    return total
+
+
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Yield lists of `size` consecutive items; the last list may be shorter."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+class ValidationErrors:
+    """The errors of a validation pass, by line, with memory bounded by the need.
+
+    Every invalid line number is stored, to count the rejected rows and to
+    skip them when the file is read again. With `keep_all` the errors of every
+    invalid line are stored, because the rejects file lists them. Otherwise
+    only the MAX_REPORTED_ERRORS lowest lines keep their errors, since an
+    error message shows no more. Errors may arrive out of line order, because
+    a missing reference is found only at the end of the file.
+    """
+
+    def __init__(self, *, keep_all: bool) -> None:
+        self.keep_all = keep_all
+        self.lines: set[int] = set()
+        self._errors: dict[int, list[RowError]] = {}
+        self._highest_kept = 0
+
+    def add(self, line: int, errors: list[RowError]) -> None:
+        """Record `errors`, all found on `line`."""
+        self.lines.add(line)
+        recorded = self._errors.get(line)
+        if recorded is not None:
+            recorded.extend(errors)
+            return
+        full = len(self._errors) >= MAX_REPORTED_ERRORS
+        if not self.keep_all and full and line > self._highest_kept:
+            return
+        self._errors[line] = list(errors)
+        if self.keep_all or not full:
+            self._highest_kept = max(self._highest_kept, line)
+            return
+        # The store is full, so the highest line goes. Every line stored from
+        # now on is below it, so a dropped line never returns incomplete.
+        del self._errors[self._highest_kept]
+        self._highest_kept = max(self._errors)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def by_line(self) -> list[tuple[int, list[RowError]]]:
+        """Return the kept errors grouped by line, in line order."""
+        return sorted(self._errors.items())
+
+    def check(self, source: CsvSource, rejects_path: Path | None) -> int:
+        """Raise CsvImportError for any invalid row, unless `keep_all`.
+
+        With `keep_all` (skip-invalid imports), the invalid rows go to the
+        rejects file instead, and the number of them is returned.
+        """
+        if not self.lines:
+            return 0
+        if not self.keep_all:
+            reported = [error for _, errors in self.by_line() for error in errors]
+            raise CsvImportError(source.path, reported, len(self.lines))
+        write_rejects(source, self.by_line(), rejects_path)
+        return len(self.lines)
+
+
+def write_rejects(
+    source: CsvSource,
+    invalid: list[tuple[int, list[RowError]]],
+    rejects_path: Path | None,
+) -> None:
+    """Write the invalid rows, in line order, with their errors to the rejects file.
+
+    The file is read again for the cells of each row. A malformed row has no
+    cells, so it is written with its line and error only.
+    """
+    target = check_rejects_path(source.path, rejects_path)
+    rows = source.rows(errors=[])
+    # The header is known once the reader has started.
+    first = next(rows, None)
+    writer = RejectsWriter(target, source.header)
+    pending = iter(invalid)
+    current = next(pending, None)
     try:
-        for line in sorted(invalid):
-            errors, raw = invalid[line]
-            writer.write(line, [error.describe(source.path) for error in errors], raw)
+        for row in chain([first] if first is not None else [], rows):
+            while current is not None and current[0] <= row.line:
+                line, errors = current
+                raw = row.raw if line == row.line else []
+                writer.write(line, [e.describe(source.path) for e in errors], raw)
+                current = next(pending, None)
+        while current is not None:
+            line, errors = current
+            writer.write(line, [e.describe(source.path) for e in errors], [])
+            current = next(pending, None)
     finally:
         writer.close()
-    valid = [(row, value) for row, value in parsed if row.line not in invalid]
-    return valid, len(invalid)
+
+
+class RowDigest:
+    """A hash of the rows read, to find a file that changed between two passes."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.blake2b(digest_size=16)
+
+    def add(self, row: Row) -> None:
+        # Rows with a NUL (a control character) are never yielded, so NUL
+        # separates the cells unambiguously.
+        self._hash.update("\0".join((str(row.line), *row.raw, "")).encode())
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
+
+
+class FileChangedError(InvalidInputError):
+    """The file differs from the one validated; the import rolls back."""
+
+    def __init__(self, path: Path, line: int | None = None) -> None:
+        where = f"{path}, line {line}" if line is not None else str(path)
+        super().__init__(
+            f"{where}: the file changed while it was being imported; nothing "
+            "was imported (import it again once nothing else writes to it)"
+        )
+        self.path = path
+        self.line = line
+
+
+def reread_valid_rows(
+    source: CsvSource,
+    convert: Callable[[Row], tuple[T | None, list[RowError]]],
+    invalid_lines: set[int],
+    expected: bytes,
+) -> Iterator[tuple[Row, T]]:
+    """Read the file again and yield the rows that validation accepted.
+
+    Raises FileChangedError at a row accepted before that no longer converts,
+    and after the last row when the rows differ in any way from the `expected`
+    digest of the validation pass.
+    """
+    digest = RowDigest()
+    for row in source.rows(errors=[]):
+        digest.add(row)
+        if row.line in invalid_lines:
+            continue
+        value, errors = convert(row)
+        if value is None or errors:
+            raise FileChangedError(source.path, row.line)
+        yield row, value
+    if digest.digest() != expected:
+        raise FileChangedError(source.path)

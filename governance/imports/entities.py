@@ -10,22 +10,32 @@ stays closed when a later file lists it as active.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from governance.app import Steward
-from governance.audit.service import Actor, record
+from governance.audit.service import Actor, EventSpec, record_many
 from governance.business_entity.models import BusinessEntity, EntityStatus, EntityType
 from governance.clock import utcnow
+from governance.database.bulk import allocate_ids, insert_rows
 from governance.discovery.models import DiscoveryRun, RunStatus
+from governance.gc_pause import paused_gc
 from governance.imports.csvfile import (
     CsvSource,
+    Progress,
     Row,
+    RowDigest,
     RowError,
-    collect_rows,
+    ValidationErrors,
+    batches,
+    report_progress,
+    reread_valid_rows,
 )
 from governance.imports.values import parse_optional_email
 from governance.person.models import Person
@@ -35,6 +45,26 @@ OPTIONAL = ("status", "owner_email")
 ALIASES = {"owner": "owner_email", "entity_type": "type"}
 ENTITIES_SOURCE = "entities"
 MAX_KEY_LENGTH = 200
+# Rows checked against the database and written per statement.
+BATCH_SIZE = 5_000
+ENTITY_TABLE = cast(sa.Table, BusinessEntity.__table__)
+INSERT_COLUMNS = (
+    "id",
+    "type",
+    "key",
+    "name",
+    "status",
+    "owner_id",
+    "closed_at",
+    "created_at",
+    "updated_at",
+)
+# The lifecycle event that closes an active entity of each type.
+CLOSING_EVENTS = {
+    EntityType.PROJECT: "project.closed",
+    EntityType.VENDOR: "vendor.offboarded",
+    EntityType.APPLICATION: "application.decommissioned",
+}
 
 
 @dataclass(frozen=True)
@@ -95,55 +125,150 @@ def _convert(row: Row) -> tuple[EntityRow | None, list[RowError]]:
     ), []
 
 
-def _check_references(
-    rows: list[tuple[Row, EntityRow]],
-    existing: dict[tuple[EntityType, str], BusinessEntity],
-    people: dict[str, Person],
-) -> list[RowError]:
-    errors: list[RowError] = []
-    first: dict[tuple[EntityType, str], int] = {}
-    for row, entity in rows:
+class _Validation:
+    """The validation pass: it keeps the first line of each key, never whole rows."""
+
+    def __init__(self, session: Session, skip_invalid: bool) -> None:
+        self.session = session
+        self.errors = ValidationErrors(keep_all=skip_invalid)
+        self.digest = RowDigest()
+        self.first_line: dict[tuple[EntityType, str], int] = {}
+
+    def check_batch(self, batch: list[Row]) -> None:
+        converted = [(row, *_convert(row)) for row in batch]
+        parsed = [entity for _, entity, _ in converted if entity is not None]
+        known_owners = _stored_emails(
+            self.session, {e.owner_email for e in parsed if e.owner_email}
+        )
+        stored = _stored_entities(self.session, parsed)
+        for row, entity, conversion_errors in converted:
+            self.digest.add(row)
+            errors = conversion_errors
+            if entity is not None:
+                errors = self._check_references(row.line, entity, known_owners, stored)
+            if errors:
+                self.errors.add(row.line, errors)
+
+    def _check_references(
+        self,
+        line: int,
+        entity: EntityRow,
+        known_owners: set[str],
+        stored: dict[tuple[EntityType, str], StoredEntity],
+    ) -> list[RowError]:
+        errors: list[RowError] = []
         label = (entity.type, entity.key)
-        if label in first:
+        first = self.first_line.setdefault(label, line)
+        if first != line:
             errors.append(
                 RowError(
-                    row.line,
+                    line,
                     "key",
-                    f"repeated {entity.type.value} key, first on line {first[label]}",
+                    f"repeated {entity.type.value} key, first on line {first}",
                 )
             )
-        first.setdefault(label, row.line)
-        if entity.owner_email and entity.owner_email not in people:
+        if entity.owner_email and entity.owner_email not in known_owners:
             errors.append(
                 RowError(
-                    row.line,
-                    "owner_email",
-                    f"{entity.owner_email} is not a known person",
+                    line, "owner_email", f"{entity.owner_email} is not a known person"
                 )
             )
-        current = existing.get(label)
+        current = stored.get(label)
         if (
             current is not None
             and current.status is EntityStatus.ACTIVE
             and entity.status is EntityStatus.CLOSED
         ):
-            event = {
-                EntityType.PROJECT: "project.closed",
-                EntityType.VENDOR: "vendor.offboarded",
-                EntityType.APPLICATION: "application.decommissioned",
-            }[entity.type]
+            event = CLOSING_EVENTS[entity.type]
             errors.append(
                 RowError(
-                    row.line,
+                    line,
                     "status",
                     f"closing an active {entity.type.value} deprovisions its "
                     "identities; send the event instead: "
                     f"steward event {event} {entity.key} --id ID",
                 )
             )
-    return errors
+        return errors
 
 
+class StoredEntity(NamedTuple):
+    """The stored fields of a business entity that an import compares."""
+
+    id: int
+    name: str
+    owner_id: int | None
+    status: EntityStatus
+
+
+def _stored_entities(
+    session: Session, entities: list[EntityRow]
+) -> dict[tuple[EntityType, str], StoredEntity]:
+    keys_by_type: dict[EntityType, set[str]] = {}
+    for entity in entities:
+        keys_by_type.setdefault(entity.type, set()).add(entity.key)
+    stored: dict[tuple[EntityType, str], StoredEntity] = {}
+    for entity_type, keys in keys_by_type.items():
+        rows = session.execute(
+            sa.select(
+                BusinessEntity.key,
+                BusinessEntity.id,
+                BusinessEntity.name,
+                BusinessEntity.owner_id,
+                BusinessEntity.status,
+            ).where(BusinessEntity.type == entity_type, BusinessEntity.key.in_(keys))
+        )
+        for row in rows:
+            stored[(entity_type, row.key)] = StoredEntity(
+                row.id, row.name, row.owner_id, row.status
+            )
+    return stored
+
+
+def _stored_emails(session: Session, emails: set[str]) -> set[str]:
+    if not emails:
+        return set()
+    return set(session.scalars(sa.select(Person.email).where(Person.email.in_(emails))))
+
+
+def _owner_ids(session: Session, emails: set[str]) -> dict[str, int]:
+    if not emails:
+        return {}
+    rows = session.execute(
+        sa.select(Person.email, Person.id).where(Person.email.in_(emails))
+    )
+    return {row.email: row.id for row in rows}
+
+
+def _validate(
+    session: Session,
+    source: CsvSource,
+    *,
+    skip_invalid: bool,
+    rejects_path: Path | None,
+    progress: Progress | None,
+) -> tuple[set[int], bytes, int]:
+    """Validate the whole file in one reading; raise CsvImportError if invalid.
+
+    With `skip_invalid`, the invalid rows go to the rejects file instead.
+    Returns the invalid lines, the digest of the rows and the rejected count.
+    """
+    validation = _Validation(session, skip_invalid)
+    malformed: list[RowError] = []
+    count = 0
+    for batch in batches(source.rows(errors=malformed), BATCH_SIZE):
+        validation.check_batch(batch)
+        for problem in malformed:
+            validation.errors.add(problem.line, [problem])
+        malformed.clear()
+        count = report_progress(progress, "validated", count, len(batch))
+    for problem in malformed:
+        validation.errors.add(problem.line, [problem])
+    rejected = validation.errors.check(source, rejects_path)
+    return validation.errors.lines, validation.digest.digest(), rejected
+
+
+@paused_gc()
 def import_entities(
     app: Steward,
     path: Path,
@@ -151,8 +276,14 @@ def import_entities(
     actor: Actor,
     skip_invalid: bool = False,
     rejects_path: Path | None = None,
+    progress: Progress | None = None,
 ) -> EntityImportResult:
-    """Create and update business entities from a CSV file in one transaction."""
+    """Create and update business entities from a CSV file in one transaction.
+
+    The file is never held in memory: it is read once to validate every row
+    and once more to write the entities in batches. Raises FileChangedError,
+    changing nothing, when the file changes between the two readings.
+    """
     source = CsvSource(path, required=REQUIRED, optional=OPTIONAL, aliases=ALIASES)
     with app.session() as session:
         run = DiscoveryRun(
@@ -164,31 +295,15 @@ def import_entities(
 
     try:
         with app.session() as session:
-            existing = {
-                (entity.type, entity.key): entity
-                for entity in session.scalars(sa.select(BusinessEntity))
-            }
-            people: dict[str, Person] = {}
-
-            def check(parsed: list[tuple[Row, EntityRow]]) -> list[RowError]:
-                owners = {r.owner_email for _, r in parsed if r.owner_email}
-                people.update(
-                    (person.email, person)
-                    for person in session.scalars(
-                        sa.select(Person).where(Person.email.in_(owners))
-                    )
-                )
-                return _check_references(parsed, existing, people)
-
-            rows, rejected = collect_rows(
+            invalid_lines, digest, result.rejected = _validate(
+                session,
                 source,
-                _convert,
                 skip_invalid=skip_invalid,
                 rejects_path=rejects_path,
-                check_references=check,
+                progress=progress,
             )
-            result.rejected = rejected
-            _apply(session, rows, existing, people, actor, result)
+            rows = reread_valid_rows(source, _convert, invalid_lines, digest)
+            _write_entities(session, rows, actor, result, progress)
     except Exception as error:
         _finish(app, result, RunStatus.FAILED, error=str(error).splitlines()[0])
         raise
@@ -196,68 +311,113 @@ def import_entities(
     return result
 
 
-def _apply(
+def _write_entities(
     session: Session,
-    rows: list[tuple[Row, EntityRow]],
-    existing: dict[tuple[EntityType, str], BusinessEntity],
-    people: dict[str, Person],
+    rows: Iterator[tuple[Row, EntityRow]],
     actor: Actor,
     result: EntityImportResult,
+    progress: Progress | None,
 ) -> None:
-    for _, row in rows:
-        owner = people.get(row.owner_email or "")
-        owner_id = owner.id if owner is not None else None
-        current = existing.get((row.type, row.key))
-        label = f"{row.type.value}:{row.key}"
-        if current is None:
-            entity = BusinessEntity(
-                type=row.type,
-                key=row.key,
-                name=row.name,
-                status=row.status,
-                owner_id=owner_id,
-                closed_at=utcnow() if row.status is EntityStatus.CLOSED else None,
+    count = 0
+    for batch in batches(rows, BATCH_SIZE):
+        entities = [entity for _, entity in batch]
+        stored = _stored_entities(session, entities)
+        owners = _owner_ids(session, {e.owner_email for e in entities if e.owner_email})
+        now = utcnow()
+        created: list[tuple[EntityRow, int | None]] = []
+        updates: list[dict[str, object]] = []
+        events: list[EventSpec] = []
+        for entity in entities:
+            owner_id = owners.get(entity.owner_email or "")
+            label = f"{entity.type.value}:{entity.key}"
+            current = stored.get((entity.type, entity.key))
+            if current is None:
+                created.append((entity, owner_id))
+                events.append(
+                    EventSpec(
+                        action="entity.created",
+                        object_type="business_entity",
+                        object_id=label,
+                        after_state=entity.status.value,
+                    )
+                )
+                continue
+            # A closed entity stays closed: its identities were deprovisioned
+            # by an event, and a stale export listing it as active must not
+            # undo that.
+            status = (
+                EntityStatus.CLOSED
+                if current.status is EntityStatus.CLOSED
+                else entity.status
             )
-            session.add(entity)
-            record(
-                session,
-                actor=actor,
-                action="entity.created",
-                object_type="business_entity",
-                object_id=label,
-                after_state=row.status.value,
+            changed = [
+                name
+                for name, value in (
+                    ("name", entity.name),
+                    ("owner_id", owner_id),
+                    ("status", status),
+                )
+                if getattr(current, name) != value
+            ]
+            if not changed:
+                result.unchanged += 1
+                continue
+            updates.append(
+                {
+                    "entity_id": current.id,
+                    "name": entity.name,
+                    "owner_id": owner_id,
+                    "status": status,
+                    "updated_at": now,
+                }
             )
-            result.created += 1
-            continue
-        # A closed entity stays closed: its identities were deprovisioned by
-        # an event, and a stale export listing it as active must not undo that.
-        status = (
-            EntityStatus.CLOSED if current.status is EntityStatus.CLOSED else row.status
-        )
-        before = current.status.value
-        changed = []
-        for name, value in (
-            ("name", row.name),
-            ("owner_id", owner_id),
-            ("status", status),
-        ):
-            if getattr(current, name) != value:
-                setattr(current, name, value)
-                changed.append(name)
-        if not changed:
-            result.unchanged += 1
-            continue
-        record(
-            session,
-            actor=actor,
-            action="entity.updated",
-            object_type="business_entity",
-            object_id=label,
-            before_state=before,
-            after_state=current.status.value,
-            details={"changed": changed},
-        )
-        result.updated += 1
+            events.append(
+                EventSpec(
+                    action="entity.updated",
+                    object_type="business_entity",
+                    object_id=label,
+                    before_state=current.status.value,
+                    after_state=status.value,
+                    details={"changed": changed},
+                )
+            )
+        _insert_entities(session, created, now)
+        if updates:
+            session.execute(
+                sa.update(ENTITY_TABLE).where(
+                    ENTITY_TABLE.c.id == sa.bindparam("entity_id")
+                ),
+                updates,
+            )
+        record_many(session, actor, events)
+        result.created += len(created)
+        result.updated += len(updates)
+        count = report_progress(progress, "imported", count, len(batch))
+
+
+def _insert_entities(
+    session: Session, created: list[tuple[EntityRow, int | None]], now: datetime
+) -> None:
+    ids = allocate_ids(session, ENTITY_TABLE, len(created))
+    insert_rows(
+        session,
+        ENTITY_TABLE,
+        INSERT_COLUMNS,
+        [
+            (
+                entity_id,
+                entity.type,
+                entity.key,
+                entity.name,
+                entity.status,
+                owner_id,
+                now if entity.status is EntityStatus.CLOSED else None,
+                now,
+                now,
+            )
+            for entity_id, (entity, owner_id) in zip(ids, created, strict=True)
+        ],
+    )
 
 
 def _finish(

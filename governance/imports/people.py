@@ -13,23 +13,34 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from governance.app import Steward
-from governance.audit.service import Actor, record
+from governance.audit.service import Actor, EventSpec, record_many
 from governance.clock import utcnow
+from governance.database.bulk import allocate_ids, insert_rows
 from governance.discovery.models import DiscoveryRun, RunStatus
 from governance.errors import ConfirmationRequiredError
+from governance.gc_pause import paused_gc
 from governance.imports.csvfile import (
     CsvSource,
+    FileChangedError,
+    Progress,
     Row,
+    RowDigest,
     RowError,
-    collect_rows,
+    ValidationErrors,
+    batches,
+    report_progress,
+    reread_valid_rows,
 )
 from governance.imports.values import parse_bool, parse_email, parse_optional_email
 from governance.ownership.service import DepartureResult, handle_departure
@@ -47,6 +58,26 @@ ALIASES = {
 }
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 PEOPLE_SOURCE = "people"
+# Rows checked against the database and written per statement. A batch sends
+# IN lists of up to twice this many values (people and their managers), below
+# SQLite's default limit of 32,766 bound parameters (since SQLite 3.32).
+BATCH_SIZE = 5_000
+# Departures handled between two flushes that empty the session.
+DEPARTURES_PER_FLUSH = 200
+PERSON_TABLE = cast(sa.Table, Person.__table__)
+# The fields a file sets, in the order a `changed` list names them.
+COMPARED_FIELDS = ("display_name", "slack_user_id", "active", "time_zone")
+INSERT_COLUMNS = (
+    "id",
+    "email",
+    "display_name",
+    "slack_user_id",
+    "time_zone",
+    "active",
+    "deactivated_at",
+    "created_at",
+    "updated_at",
+)
 
 
 @dataclass(frozen=True)
@@ -117,55 +148,170 @@ def _convert(row: Row, zones: set[str]) -> tuple[PersonRow | None, list[RowError
     return PersonRow(email, name, slack_id, manager, active, zone), []
 
 
-def _check_references(
-    session: Session, rows: list[tuple[Row, PersonRow]]
-) -> list[RowError]:
-    errors: list[RowError] = []
-    in_file: dict[str, int] = {}
-    slack_ids: dict[str, int] = {}
-    for row, person in rows:
-        if person.email in in_file:
-            errors.append(
-                RowError(
-                    row.line,
-                    "email",
-                    f"repeated, first on line {in_file[person.email]}",
-                )
-            )
-        in_file.setdefault(person.email, row.line)
-        if person.slack_user_id:
-            if person.slack_user_id in slack_ids:
-                errors.append(
-                    RowError(
-                        row.line,
-                        "slack_user_id",
-                        f"repeated, first on line {slack_ids[person.slack_user_id]}",
-                    )
-                )
-            slack_ids.setdefault(person.slack_user_id, row.line)
-    known = set(session.scalars(sa.select(Person.email)))
-    taken: dict[str, str] = {}
-    for slack_id, email in session.execute(
-        sa.select(Person.slack_user_id, Person.email).where(
-            Person.slack_user_id.in_(list(slack_ids))
+class _Validation:
+    """The validation pass: it keeps small data per email, never whole rows.
+
+    `first_email` and `first_slack_id` map each email and Slack user id to
+    the line where it first appears. A manager found neither earlier in the
+    file nor in the database waits in `unresolved_managers`, with the lines
+    that name it, until the end of the file.
+    """
+
+    def __init__(self, session: Session, zones: set[str], skip_invalid: bool) -> None:
+        self.session = session
+        self.zones = zones
+        self.errors = ValidationErrors(keep_all=skip_invalid)
+        self.digest = RowDigest()
+        self.first_email: dict[str, int] = {}
+        self.first_slack_id: dict[str, int] = {}
+        self.unresolved_managers: dict[str, list[int]] = {}
+        # Lines that deactivate a person active in the database.
+        self.leaving_lines: list[int] = []
+
+    def check_batch(self, batch: list[Row]) -> None:
+        converted = [(row, *_convert(row, self.zones)) for row in batch]
+        parsed = [person for _, person, _ in converted if person is not None]
+        slack_owners = _slack_id_owners(
+            self.session, {p.slack_user_id for p in parsed if p.slack_user_id}
         )
-    ):
-        if slack_id is not None:
-            taken[slack_id] = email
-    for row, person in rows:
+        stored_managers = _stored_emails(
+            self.session,
+            {
+                p.manager_email
+                for p in parsed
+                if p.manager_email and p.manager_email not in self.first_email
+            },
+        )
+        stored_active = _stored_emails(
+            self.session, {p.email for p in parsed if not p.active}, active_only=True
+        )
+        for row, person, conversion_errors in converted:
+            self.digest.add(row)
+            errors = conversion_errors
+            if person is not None:
+                errors = self._check_references(
+                    row.line, person, slack_owners, stored_managers
+                )
+                if not person.active and person.email in stored_active:
+                    self.leaving_lines.append(row.line)
+            if errors:
+                self.errors.add(row.line, errors)
+
+    def _check_references(
+        self,
+        line: int,
+        person: PersonRow,
+        slack_owners: dict[str, str],
+        stored_managers: set[str],
+    ) -> list[RowError]:
+        errors: list[RowError] = []
+        first = self.first_email.setdefault(person.email, line)
+        if first != line:
+            errors.append(RowError(line, "email", f"repeated, first on line {first}"))
+        slack_id = person.slack_user_id
+        if slack_id:
+            first = self.first_slack_id.setdefault(slack_id, line)
+            if first != line:
+                errors.append(
+                    RowError(line, "slack_user_id", f"repeated, first on line {first}")
+                )
         manager = person.manager_email
-        if manager and manager not in in_file and manager not in known:
-            errors.append(
-                RowError(row.line, "manager_email", f"{manager} is not a known person")
-            )
-        owner = taken.get(person.slack_user_id or "")
+        if (
+            manager
+            and manager not in self.first_email
+            and manager not in stored_managers
+        ):
+            self.unresolved_managers.setdefault(manager, []).append(line)
+        owner = slack_owners.get(slack_id or "")
         if owner is not None and owner != person.email:
             errors.append(
-                RowError(row.line, "slack_user_id", f"already belongs to {owner}")
+                RowError(line, "slack_user_id", f"already belongs to {owner}")
             )
-    return errors
+        return errors
+
+    def check_managers(self) -> None:
+        """Reject the rows whose manager the whole file and the database lack."""
+        for manager, lines in self.unresolved_managers.items():
+            if manager in self.first_email:
+                continue
+            for line in lines:
+                error = RowError(
+                    line, "manager_email", f"{manager} is not a known person"
+                )
+                self.errors.add(line, [error])
+        self.unresolved_managers.clear()
 
 
+def _slack_id_owners(session: Session, slack_ids: set[str]) -> dict[str, str]:
+    if not slack_ids:
+        return {}
+    rows = session.execute(
+        sa.select(Person.slack_user_id, Person.email).where(
+            Person.slack_user_id.in_(slack_ids)
+        )
+    )
+    return {slack_id: email for slack_id, email in rows if slack_id is not None}
+
+
+def _stored_emails(
+    session: Session, emails: set[str], *, active_only: bool = False
+) -> set[str]:
+    if not emails:
+        return set()
+    query = sa.select(Person.email).where(Person.email.in_(emails))
+    if active_only:
+        query = query.where(Person.active)
+    return set(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class _Validated:
+    """The results of the validation pass that the import needs."""
+
+    invalid_lines: set[int]
+    digest: bytes
+    rejected: int
+    deactivations: int
+
+
+def _validate(
+    session: Session,
+    source: CsvSource,
+    zones: set[str],
+    *,
+    skip_invalid: bool,
+    rejects_path: Path | None,
+    progress: Progress | None,
+) -> _Validated:
+    """Validate the whole file in one reading; raise CsvImportError if invalid.
+
+    With `skip_invalid`, the invalid rows go to the rejects file instead.
+    """
+    validation = _Validation(session, zones, skip_invalid)
+    malformed: list[RowError] = []
+    count = 0
+    for batch in batches(source.rows(errors=malformed), BATCH_SIZE):
+        validation.check_batch(batch)
+        for problem in malformed:
+            validation.errors.add(problem.line, [problem])
+        malformed.clear()
+        count = report_progress(progress, "validated", count, len(batch))
+    for problem in malformed:
+        validation.errors.add(problem.line, [problem])
+    validation.check_managers()
+    errors = validation.errors
+    rejected = errors.check(source, rejects_path)
+    return _Validated(
+        invalid_lines=errors.lines,
+        digest=validation.digest.digest(),
+        rejected=rejected,
+        deactivations=sum(
+            1 for line in validation.leaving_lines if line not in errors.lines
+        ),
+    )
+
+
+@paused_gc()
 def import_people(
     app: Steward,
     path: Path,
@@ -174,13 +320,20 @@ def import_people(
     skip_invalid: bool = False,
     rejects_path: Path | None = None,
     confirm: bool = False,
+    progress: Progress | None = None,
 ) -> PeopleImportResult:
     """Create and update people from a CSV file in one transaction.
+
+    The file is never held in memory. It is read once to validate every row,
+    once to write the people in batches, and once more to link each person
+    to their manager, who may appear later in the file.
 
     Raises ConfirmationRequiredError, changing nothing but the run record,
     when the file would deactivate more than `guards.max_deactivation_share`
     of the active people (and at least `guards.deactivation_guard_minimum`),
     unless `confirm` is set: every departure orphans or hands over identities.
+    Raises FileChangedError, changing nothing, when the file changes between
+    two readings.
     """
     source = CsvSource(path, required=REQUIRED, optional=OPTIONAL, aliases=ALIASES)
     zones = available_timezones()
@@ -192,17 +345,29 @@ def import_people(
 
     try:
         with app.session() as session:
-            rows, rejected = collect_rows(
+            validated = _validate(
+                session,
                 source,
-                lambda row: _convert(row, zones),
+                zones,
                 skip_invalid=skip_invalid,
                 rejects_path=rejects_path,
-                check_references=lambda parsed: _check_references(session, parsed),
+                progress=progress,
             )
             if not confirm:
-                _check_deactivations(session, rows, app.settings)
-            result = _apply(session, rows, actor=actor, app=app, run_id=run_id)
-            result.rejected = rejected
+                _check_deactivations(session, validated.deactivations, app.settings)
+
+            def valid_rows() -> Iterator[tuple[Row, PersonRow]]:
+                return reread_valid_rows(
+                    source,
+                    lambda row: _convert(row, zones),
+                    validated.invalid_lines,
+                    validated.digest,
+                )
+
+            result = PeopleImportResult(run_id=run_id, rejected=validated.rejected)
+            leaving = _write_people(session, valid_rows(), actor, result, progress)
+            _link_managers(session, valid_rows(), actor, source.path, leaving)
+            _handle_departures(session, leaving, actor, app.settings, result)
     except Exception as error:
         status = (
             RunStatus.BLOCKED
@@ -216,20 +381,23 @@ def import_people(
 
 
 def _check_deactivations(
-    session: Session, rows: list[tuple[Row, PersonRow]], settings: Settings
+    session: Session, deactivated: int, settings: Settings
 ) -> None:
-    leaving = {person.email for _, person in rows if not person.active}
-    if not leaving:
+    if not deactivated:
         return
-    active = set(session.scalars(sa.select(Person.email).where(Person.active)))
-    deactivated = len(leaving & active)
+    active = (
+        session.scalar(
+            sa.select(sa.func.count()).select_from(Person).where(Person.active)
+        )
+        or 0
+    )
     guards = settings.guards
     if deactivated < guards.deactivation_guard_minimum or not active:
         return
-    share = deactivated / len(active)
+    share = deactivated / active
     if share > guards.max_deactivation_share:
         raise ConfirmationRequiredError(
-            f"the file would deactivate {deactivated} of {len(active)} active people "
+            f"the file would deactivate {deactivated} of {active} active people "
             f"({share:.0%}, above the limit of {guards.max_deactivation_share:.0%}); "
             "each departure hands over or orphans identities, so check the file "
             "and run again with --confirm"
@@ -258,108 +426,187 @@ def _finish(
             run.details = {"deactivated": result.deactivated}
 
 
-def _apply(
+def _write_people(
     session: Session,
-    rows: list[tuple[Row, PersonRow]],
-    *,
+    rows: Iterator[tuple[Row, PersonRow]],
     actor: Actor,
-    app: Steward,
-    run_id: int,
-) -> PeopleImportResult:
-    result = PeopleImportResult(run_id=run_id)
-    emails = [person.email for _, person in rows]
-    people = {
-        person.email: person
-        for person in session.scalars(sa.select(Person).where(Person.email.in_(emails)))
-    }
-    leaving: list[Person] = []
-    for _, row in rows:
-        person = people.get(row.email)
-        if person is None:
-            person = Person(
-                email=row.email,
-                display_name=row.display_name,
-                slack_user_id=row.slack_user_id,
-                time_zone=row.time_zone,
-                active=row.active,
-                deactivated_at=None if row.active else utcnow(),
-            )
-            session.add(person)
-            session.flush()
-            people[row.email] = person
-            _record(session, person, actor, "person.created", {"active": row.active})
-            result.created += 1
-            continue
-        changed = _update(person, row)
-        if not changed:
-            continue
-        if "active" in changed and not row.active:
-            person.deactivated_at = utcnow()
-            leaving.append(person)
-            result.deactivated += 1
-            _record(session, person, actor, "person.deactivated", {"changed": changed})
-        elif "active" in changed:
-            person.deactivated_at = None
-            _record(session, person, actor, "person.reactivated", {"changed": changed})
-        else:
-            _record(session, person, actor, "person.updated", {"changed": changed})
-        result.updated += 1
+    result: PeopleImportResult,
+    progress: Progress | None,
+) -> dict[str, int]:
+    """Create and update the people of `rows`, without their managers.
 
-    managers = {
-        person.email: person
-        for person in session.scalars(
-            sa.select(Person).where(
-                Person.email.in_({r.manager_email for _, r in rows if r.manager_email})
+    Returns the id of each person deactivated, by email.
+    """
+    leaving: dict[str, int] = {}
+    count = 0
+    for batch in batches(rows, BATCH_SIZE):
+        people = [person for _, person in batch]
+        stored = {
+            row.email: row
+            for row in session.execute(
+                sa.select(
+                    PERSON_TABLE.c.id,
+                    *(PERSON_TABLE.c[name] for name in COMPARED_FIELDS),
+                    PERSON_TABLE.c.email,
+                    PERSON_TABLE.c.deactivated_at,
+                ).where(PERSON_TABLE.c.email.in_([p.email for p in people]))
             )
-        )
-    }
-    for _, row in rows:
-        person = people[row.email]
-        manager = managers.get(row.manager_email or "") or people.get(
-            row.manager_email or ""
-        )
-        manager_id = manager.id if manager is not None else None
-        if person.manager_id != manager_id:
-            person.manager_id = manager_id
-            if person.id is not None and row.email not in {p.email for p in leaving}:
-                _record(
-                    session,
-                    person,
-                    actor,
-                    "person.manager_changed",
-                    {"manager": row.manager_email},
+        }
+        now = utcnow()
+        created: list[PersonRow] = []
+        updates: list[dict[str, object]] = []
+        events: list[EventSpec] = []
+        for person in people:
+            current = stored.get(person.email)
+            if current is None:
+                created.append(person)
+                events.append(
+                    _event("person.created", person, {"active": person.active})
                 )
-    result.unchanged = len(rows) - result.created - result.updated
-    session.flush()
-    for person in leaving:
-        result.departures.append(
-            handle_departure(session, person, actor=actor, settings=app.settings)
-        )
-    return result
+                continue
+            changed = [
+                name
+                for name in COMPARED_FIELDS
+                if getattr(current, name) != getattr(person, name)
+            ]
+            if not changed:
+                continue
+            deactivated_at = current.deactivated_at
+            if "active" in changed and not person.active:
+                action = "person.deactivated"
+                deactivated_at = now
+                leaving[person.email] = current.id
+                result.deactivated += 1
+            elif "active" in changed:
+                action = "person.reactivated"
+                deactivated_at = None
+            else:
+                action = "person.updated"
+            updates.append(
+                {
+                    "person_id": current.id,
+                    "display_name": person.display_name,
+                    "slack_user_id": person.slack_user_id,
+                    "active": person.active,
+                    "time_zone": person.time_zone,
+                    "deactivated_at": deactivated_at,
+                    "updated_at": now,
+                }
+            )
+            events.append(_event(action, person, {"changed": changed}))
+        _insert_people(session, created, now)
+        if updates:
+            session.execute(
+                sa.update(PERSON_TABLE).where(
+                    PERSON_TABLE.c.id == sa.bindparam("person_id")
+                ),
+                updates,
+            )
+        record_many(session, actor, events)
+        result.created += len(created)
+        result.updated += len(updates)
+        result.unchanged += len(people) - len(created) - len(updates)
+        count = report_progress(progress, "imported", count, len(batch))
+    return leaving
 
 
-def _update(person: Person, row: PersonRow) -> list[str]:
-    changed = []
-    for name in ("display_name", "slack_user_id", "active", "time_zone"):
-        value = getattr(row, name)
-        if getattr(person, name) != value:
-            setattr(person, name, value)
-            changed.append(name)
-    return changed
-
-
-def _record(
-    session: Session,
-    person: Person,
-    actor: Actor,
-    action: str,
-    details: dict[str, object],
-) -> None:
-    record(
+def _insert_people(session: Session, people: list[PersonRow], now: datetime) -> None:
+    ids = allocate_ids(session, PERSON_TABLE, len(people))
+    insert_rows(
         session,
-        actor=actor,
-        action=action,
-        object_type="person",
-        object_id=person.email,
-        details=dict(details),
+        PERSON_TABLE,
+        INSERT_COLUMNS,
+        [
+            (
+                person_id,
+                person.email,
+                person.display_name,
+                person.slack_user_id,
+                person.time_zone,
+                person.active,
+                None if person.active else now,
+                now,
+                now,
+            )
+            for person_id, person in zip(ids, people, strict=True)
+        ],
+    )
+
+
+def _link_managers(
+    session: Session,
+    rows: Iterator[tuple[Row, PersonRow]],
+    actor: Actor,
+    path: Path,
+    leaving: dict[str, int],
+) -> None:
+    """Set each person's manager, once every person of the file exists.
+
+    A manager who is not stored (named in a rejected row) leaves the person
+    without a manager. People deactivated by this file get no
+    `person.manager_changed` event, only their deactivation.
+    """
+    for batch in batches(rows, BATCH_SIZE):
+        emails = {person.email for _, person in batch}
+        emails.update(
+            person.manager_email for _, person in batch if person.manager_email
+        )
+        stored = {
+            email: (person_id, manager_id)
+            for person_id, email, manager_id in session.execute(
+                sa.select(
+                    PERSON_TABLE.c.id, PERSON_TABLE.c.email, PERSON_TABLE.c.manager_id
+                ).where(PERSON_TABLE.c.email.in_(emails))
+            )
+        }
+        now = utcnow()
+        updates: list[dict[str, object]] = []
+        events: list[EventSpec] = []
+        for row, person in batch:
+            current = stored.get(person.email)
+            if current is None:
+                # Every row of this reading was written by the previous one.
+                raise FileChangedError(path, row.line)
+            manager = stored.get(person.manager_email or "")
+            manager_id = manager[0] if manager is not None else None
+            if current[1] == manager_id:
+                continue
+            updates.append(
+                {"person_id": current[0], "manager_id": manager_id, "updated_at": now}
+            )
+            if person.email not in leaving:
+                details = {"manager": person.manager_email}
+                events.append(_event("person.manager_changed", person, details))
+        if updates:
+            session.execute(
+                sa.update(PERSON_TABLE).where(
+                    PERSON_TABLE.c.id == sa.bindparam("person_id")
+                ),
+                updates,
+            )
+        record_many(session, actor, events)
+
+
+def _handle_departures(
+    session: Session,
+    leaving: dict[str, int],
+    actor: Actor,
+    settings: Settings,
+    result: PeopleImportResult,
+) -> None:
+    """Apply the owner-departure rule to each person deactivated, in file order."""
+    for count, person_id in enumerate(leaving.values(), start=1):
+        person = session.get_one(Person, person_id)
+        result.departures.append(
+            handle_departure(session, person, actor=actor, settings=settings)
+        )
+        if count % DEPARTURES_PER_FLUSH == 0:
+            # Written objects leave the session, so it stays small.
+            session.flush()
+            session.expunge_all()
+
+
+def _event(action: str, person: PersonRow, details: dict[str, Any]) -> EventSpec:
+    return EventSpec(
+        action=action, object_type="person", object_id=person.email, details=details
     )
