@@ -282,3 +282,26 @@ def test_nhi_show_invalid_id(database_url: str, inventory: None) -> None:
         result = run(database_url, "nhi", "show", reference)
         assert result.exit_code == 2, result.output
         assert f"identity not found: {reference!r}" in result.output
+
+
+def test_import_people_reports_progress(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("governance.imports.csvfile.PROGRESS_INTERVAL", 2)
+    monkeypatch.setattr("governance.imports.people.BATCH_SIZE", 2)
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "email,display_name,manager_email\n"
+        "ann@example.com,Ann,lead@example.com\n"
+        "bob@example.com,Bob,lead@example.com\n"
+        "lead@example.com,Lead,\n",
+        encoding="utf-8",
+    )
+    result = run(
+        database_url, "import", "people", str(path), "--actor", "hr@example.com"
+    )
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == ["validated 2 rows", "imported 2 rows"]
+    assert result.stdout.splitlines()[0] == (
+        "people: 3 created, 0 updated, 0 unchanged, 0 deactivated, 0 rejected"
+    )

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from governance.app import Steward
+from governance.audit.export import verify_database
 from governance.audit.models import AuditEvent
 from governance.audit.service import Actor
 from governance.business_entity.models import BusinessEntity, EntityStatus, EntityType
 from governance.campaign.models import Campaign, Review
 from governance.clock import utcnow
+from governance.discovery.models import DiscoveryRun, RunStatus
 from governance.errors import ConfirmationRequiredError
 from governance.identity.models import Identity, OwnerOrigin
-from governance.imports.csvfile import CsvImportError
+from governance.imports import entities as entities_module
+from governance.imports import people as people_module
+from governance.imports.csvfile import CsvImportError, FileChangedError
 from governance.imports.entities import import_entities
 from governance.imports.people import import_people
 from governance.lifecycle import IdentityState
@@ -265,3 +270,317 @@ def test_closed_entity_stays_closed(
         ).first()
         assert event is not None
         assert (event.before_state, event.after_state) == ("closed", "closed")
+
+
+def small_batches(monkeypatch: pytest.MonkeyPatch, size: int = 2) -> None:
+    monkeypatch.setattr("governance.imports.people.BATCH_SIZE", size)
+    monkeypatch.setattr("governance.imports.entities.BATCH_SIZE", size)
+
+
+def managers_by_email(app: Steward) -> dict[str, str | None]:
+    with app.sessions() as session:
+        people = session.scalars(sa.select(Person)).all()
+        return {
+            person.email: person.manager.email if person.manager else None
+            for person in people
+        }
+
+
+def actions(app: Steward) -> list[tuple[str, str]]:
+    with app.sessions() as session:
+        rows = session.execute(
+            sa.select(AuditEvent.action, AuditEvent.object_id).order_by(AuditEvent.seq)
+        )
+        return [(action, object_id) for action, object_id in rows]
+
+
+def test_managers_listed_after_reports(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_batches(monkeypatch)
+    path = write(
+        tmp_path / "people.csv",
+        "email,display_name,manager_email\n"
+        "dev@example.com,Dev,lead@example.com\n"
+        "ops@example.com,Ops,lead@example.com\n"
+        "lead@example.com,Lead,boss@example.com\n"
+        "intern@example.com,Intern,dev@example.com\n"
+        "boss@example.com,Boss,\n",
+    )
+    result = import_people(app, path, actor=ACTOR)
+
+    assert result.created == 5
+    assert managers_by_email(app) == {
+        "dev@example.com": "lead@example.com",
+        "ops@example.com": "lead@example.com",
+        "lead@example.com": "boss@example.com",
+        "intern@example.com": "dev@example.com",
+        "boss@example.com": None,
+    }
+    linked = [obj for action, obj in actions(app) if action == "person.manager_changed"]
+    assert linked == [
+        "dev@example.com",
+        "ops@example.com",
+        "lead@example.com",
+        "intern@example.com",
+    ]
+
+
+def test_manager_change_then_unchanged(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_batches(monkeypatch)
+    import_people(app, write(tmp_path / "p.csv", PEOPLE), actor=ACTOR)
+    moved = PEOPLE.replace(
+        "bob@example.com,Bob,,boss@example.com,yes",
+        "bob@example.com,Bob,,alice@example.com,yes",
+    ).replace(
+        "alice@example.com,Alice,U0ALICE1,boss@example.com",
+        "alice@example.com,Alice,U0ALICE1,",
+    )
+    events = event_count(app)
+
+    result = import_people(app, write(tmp_path / "p.csv", moved), actor=ACTOR)
+
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 3)
+    assert managers_by_email(app)["bob@example.com"] == "alice@example.com"
+    assert managers_by_email(app)["alice@example.com"] is None
+    assert actions(app)[events:] == [
+        ("person.manager_changed", "alice@example.com"),
+        ("person.manager_changed", "bob@example.com"),
+    ]
+
+
+def test_repeated_email_far_apart(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_batches(monkeypatch, 4)
+    lines = ["email,display_name"]
+    lines += [f"p{n}@example.com,P{n}" for n in range(40)]
+    lines.append("p1@example.com,P1 again")
+    path = write(tmp_path / "people.csv", "\n".join(lines) + "\n")
+
+    with pytest.raises(CsvImportError) as raised:
+        import_people(app, path, actor=ACTOR)
+
+    assert raised.value.total == 1
+    assert [(e.line, e.column, e.message) for e in raised.value.errors] == [
+        (42, "email", "repeated, first on line 3")
+    ]
+    with app.sessions() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Person)) == 0
+        run = session.scalars(sa.select(DiscoveryRun)).one()
+        assert run.status is RunStatus.FAILED
+    assert event_count(app) == 0
+
+
+def test_errors_sorted_and_capped(app: Steward, tmp_path: Path) -> None:
+    lines = ["email,display_name,manager_email,active"]
+    lines.append("first@example.com,First,ghost@example.com,yes")
+    lines += [f"p{n}@example.com,P{n},,maybe" for n in range(70)]
+    path = write(tmp_path / "people.csv", "\n".join(lines) + "\n")
+
+    with pytest.raises(CsvImportError) as raised:
+        import_people(app, path, actor=ACTOR)
+
+    error = raised.value
+    assert error.total == 71
+    reported = [(e.line, e.column) for e in error.errors]
+    assert reported[0] == (2, "manager_email")
+    assert reported[1:] == [(line, "active") for line in range(3, 52)]
+    assert str(error).splitlines()[-1] == "... and 21 more errors"
+
+
+def test_people_skip_invalid_writes_rejects(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_batches(monkeypatch)
+    path = write(
+        tmp_path / "people.csv",
+        "email,display_name,slack_user_id,manager_email\n"
+        "ann@example.com,Ann,U0ANN001,lead@example.com\n"
+        "broken,Broken,,\n"
+        "cid@example.com,Cid,,ghost@example.com\n"
+        "extra@example.com,Extra,,,surplus\n"
+        "lead@example.com,Lead,,\n",
+    )
+    rejects = tmp_path / "rejects.csv"
+
+    result = import_people(
+        app, path, actor=ACTOR, skip_invalid=True, rejects_path=rejects
+    )
+
+    assert (result.created, result.rejected) == (2, 3)
+    assert managers_by_email(app) == {
+        "ann@example.com": "lead@example.com",
+        "lead@example.com": None,
+    }
+    written = rejects.read_text(encoding="utf-8").splitlines()
+    assert written[0] == "line,errors,email,display_name,slack_user_id,manager_email"
+    assert written[1].startswith(
+        f'3,"{path}, line 3, column email: expected an email address'
+    )
+    assert written[1].endswith(",broken,Broken,,")
+    assert written[2] == (
+        f'4,"{path}, line 4, column manager_email: ghost@example.com is not a '
+        'known person",cid@example.com,Cid,,ghost@example.com'
+    )
+    assert written[3] == f'5,"{path}, line 5: expected 4 fields, found 5"'
+    assert len(written) == 4
+    with app.sessions() as session:
+        run = session.scalars(sa.select(DiscoveryRun)).one()
+        assert (run.new_count, run.rejected_count) == (2, 3)
+
+
+def test_audit_chain_verifies_after_batches(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_batches(monkeypatch, 3)
+    lines = ["email,display_name,manager_email"]
+    lines += [f"p{n}@example.com,P{n},p{n + 1}@example.com" for n in range(10)]
+    lines.append("p10@example.com,P10,")
+    people = write(tmp_path / "people.csv", "\n".join(lines) + "\n")
+    import_people(app, people, actor=ACTOR)
+    renamed = write(
+        tmp_path / "renamed.csv", "\n".join(lines).replace(",P4,", ",P4 Jr,") + "\n"
+    )
+    import_people(app, renamed, actor=ACTOR)
+    entities = ["type,key,name,owner_email"]
+    entities += [f"project,k{n},K{n},p{n}@example.com" for n in range(8)]
+    import_entities(
+        app, write(tmp_path / "e.csv", "\n".join(entities) + "\n"), actor=ACTOR
+    )
+
+    recorded = actions(app)
+    assert len(recorded) == 11 + 10 + 1 + 8
+    assert recorded[20] == ("person.manager_changed", "p9@example.com")
+    assert recorded[21] == ("person.updated", "p4@example.com")
+    assert recorded[-1] == ("entity.created", "project:k7")
+    with app.sessions() as session:
+        verified = verify_database(session)
+        assert verified.finding is None
+        assert verified.events_checked == len(recorded)
+        assert [e.seq for e in session.scalars(sa.select(AuditEvent))] == list(
+            range(1, len(recorded) + 1)
+        )
+
+
+def test_people_file_changed_between_readings(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "people.csv", PEOPLE)
+    import_people(app, path, actor=ACTOR)
+    events = event_count(app)
+    validate = people_module._validate
+    replacement = {"text": PEOPLE}
+
+    def validate_then_edit(*args: Any, **kwargs: Any) -> Any:
+        validated = validate(*args, **kwargs)
+        path.write_text(replacement["text"], encoding="utf-8")
+        return validated
+
+    monkeypatch.setattr(people_module, "_validate", validate_then_edit)
+    cases = [
+        # A valid row becomes invalid: the reading stops at it.
+        (PEOPLE.replace("bob@example.com,Bob", "bob-at-example,Bob"), ", line 4: "),
+        # A row changes but stays valid, bypassing the deactivation guard.
+        (PEOPLE.replace("boss@example.com,yes", "boss@example.com,no"), ".csv: the"),
+    ]
+    for edited, where in cases:
+        path.write_text(PEOPLE, encoding="utf-8")
+        replacement["text"] = edited
+        with pytest.raises(FileChangedError, match="the file changed") as raised:
+            import_people(app, path, actor=ACTOR, confirm=True)
+        assert where in str(raised.value)
+        assert event_count(app) == events
+        with app.sessions() as session:
+            active = session.scalars(sa.select(Person.email).where(Person.active))
+            assert len(list(active)) == 3
+            run = session.scalars(
+                sa.select(DiscoveryRun).order_by(DiscoveryRun.id.desc())
+            ).first()
+            assert run is not None
+            assert run.status is RunStatus.FAILED
+
+
+def test_entities_file_changed_between_readings(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "e.csv", ENTITIES.replace("alice@example.com", ""))
+    validate = entities_module._validate
+
+    def validate_then_edit(*args: Any, **kwargs: Any) -> Any:
+        validated = validate(*args, **kwargs)
+        path.write_text(ENTITIES.replace("vendor,acme", "vendor,other"), "utf-8")
+        return validated
+
+    monkeypatch.setattr(entities_module, "_validate", validate_then_edit)
+    with pytest.raises(FileChangedError, match="the file changed"):
+        import_entities(app, path, actor=ACTOR)
+    with app.sessions() as session:
+        count = session.scalar(sa.select(sa.func.count()).select_from(BusinessEntity))
+        assert count == 0
+    assert event_count(app) == 0
+
+
+def test_entities_skip_invalid_across_batches(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_batches(monkeypatch)
+    import_people(app, write(tmp_path / "people.csv", PEOPLE), actor=ACTOR)
+    path = write(
+        tmp_path / "e.csv",
+        "type,key,name,owner_email\n"
+        "vendor,acme,Acme,\n"
+        "project,apollo,Apollo,bob@example.com\n"
+        "team,x,X,\n"
+        "project,gemini,Gemini,nobody@example.com\n"
+        "vendor,acme,Acme again,\n",
+    )
+    rejects = tmp_path / "rejects.csv"
+
+    result = import_entities(
+        app, path, actor=ACTOR, skip_invalid=True, rejects_path=rejects
+    )
+
+    assert (result.created, result.rejected) == (2, 3)
+    lines = [line.split(",")[0] for line in rejects.read_text().splitlines()[1:]]
+    assert lines == ["4", "5", "6"]
+    assert "repeated vendor key, first on line 2" in rejects.read_text()
+    with app.sessions() as session:
+        apollo = session.scalars(
+            sa.select(BusinessEntity).where(BusinessEntity.key == "apollo")
+        ).one()
+        assert apollo.owner is not None
+        assert apollo.owner.email == "bob@example.com"
+
+
+def test_progress_reported_per_pass(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_batches(monkeypatch, 2)
+    monkeypatch.setattr("governance.imports.csvfile.PROGRESS_INTERVAL", 4)
+    lines = ["email,display_name"] + [f"p{n}@example.com,P{n}" for n in range(9)]
+    reports: list[tuple[str, int]] = []
+    import_people(
+        app,
+        write(tmp_path / "people.csv", "\n".join(lines) + "\n"),
+        actor=ACTOR,
+        progress=lambda phase, count: reports.append((phase, count)),
+    )
+    assert reports == [
+        ("validated", 4),
+        ("validated", 8),
+        ("imported", 4),
+        ("imported", 8),
+    ]
+
+    entities = ["type,key,name"] + [f"vendor,v{n},V{n}" for n in range(5)]
+    reports.clear()
+    import_entities(
+        app,
+        write(tmp_path / "e.csv", "\n".join(entities) + "\n"),
+        actor=ACTOR,
+        progress=lambda phase, count: reports.append((phase, count)),
+    )
+    assert reports == [("validated", 4), ("imported", 4)]
