@@ -154,7 +154,9 @@ class _Validation:
     `first_email` and `first_slack_id` map each email and Slack user id to
     the line where it first appears. A manager found neither earlier in the
     file nor in the database waits in `unresolved_managers`, with the lines
-    that name it, until the end of the file.
+    that name it, until the end of the file. So that a row lists its errors
+    in the same order however far its manager is, a "Slack id already
+    belongs to" error on such a row waits in `after_manager` too.
     """
 
     def __init__(self, session: Session, zones: set[str], skip_invalid: bool) -> None:
@@ -165,6 +167,7 @@ class _Validation:
         self.first_email: dict[str, int] = {}
         self.first_slack_id: dict[str, int] = {}
         self.unresolved_managers: dict[str, list[int]] = {}
+        self.after_manager: dict[int, RowError] = {}
         # Lines that deactivate a person active in the database.
         self.leaving_lines: list[int] = []
 
@@ -216,29 +219,36 @@ class _Validation:
                     RowError(line, "slack_user_id", f"repeated, first on line {first}")
                 )
         manager = person.manager_email
-        if (
+        unresolved = bool(
             manager
             and manager not in self.first_email
             and manager not in stored_managers
-        ):
+        )
+        if manager and unresolved:
             self.unresolved_managers.setdefault(manager, []).append(line)
         owner = slack_owners.get(slack_id or "")
         if owner is not None and owner != person.email:
-            errors.append(
-                RowError(line, "slack_user_id", f"already belongs to {owner}")
-            )
+            conflict = RowError(line, "slack_user_id", f"already belongs to {owner}")
+            if unresolved:
+                self.after_manager[line] = conflict
+            else:
+                errors.append(conflict)
         return errors
 
     def check_managers(self) -> None:
         """Reject the rows whose manager the whole file and the database lack."""
         for manager, lines in self.unresolved_managers.items():
-            if manager in self.first_email:
-                continue
+            known = manager in self.first_email
             for line in lines:
-                error = RowError(
-                    line, "manager_email", f"{manager} is not a known person"
-                )
-                self.errors.add(line, [error])
+                errors = []
+                if not known:
+                    message = f"{manager} is not a known person"
+                    errors.append(RowError(line, "manager_email", message))
+                waiting = self.after_manager.pop(line, None)
+                if waiting is not None:
+                    errors.append(waiting)
+                if errors:
+                    self.errors.add(line, errors)
         self.unresolved_managers.clear()
 
 

@@ -584,3 +584,23 @@ def test_progress_reported_per_pass(
         progress=lambda phase, count: reports.append((phase, count)),
     )
     assert reports == [("validated", 4), ("imported", 4)]
+
+
+def test_row_errors_in_check_order(app: Steward, tmp_path: Path) -> None:
+    import_people(app, write(tmp_path / "people.csv", PEOPLE), actor=ACTOR)
+    path = write(
+        tmp_path / "taken.csv",
+        "email,display_name,slack_user_id,manager_email\n"
+        "x@example.com,X,U0ALICE1,ghost@example.com\n"
+        "y@example.com,Y,U0BOSS01,later@example.com\n"
+        "later@example.com,Later,,\n",
+    )
+
+    with pytest.raises(CsvImportError) as raised:
+        import_people(app, path, actor=ACTOR)
+
+    assert [(e.line, e.column, e.message) for e in raised.value.errors] == [
+        (2, "manager_email", "ghost@example.com is not a known person"),
+        (2, "slack_user_id", "already belongs to alice@example.com"),
+        (3, "slack_user_id", "already belongs to boss@example.com"),
+    ]
