@@ -604,3 +604,29 @@ def test_row_errors_in_check_order(app: Steward, tmp_path: Path) -> None:
         (2, "slack_user_id", "already belongs to alice@example.com"),
         (3, "slack_user_id", "already belongs to boss@example.com"),
     ]
+
+
+def test_new_person_with_stored_manager(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_batches(monkeypatch)
+    import_people(app, write(tmp_path / "p.csv", PEOPLE), actor=ACTOR)
+    events = event_count(app)
+    path = write(
+        tmp_path / "new.csv",
+        "email,display_name,manager_email\n"
+        "new@example.com,New,bob@example.com\n"
+        "bob@example.com,Bob,\n",
+    )
+
+    result = import_people(app, path, actor=ACTOR)
+
+    assert (result.created, result.unchanged) == (1, 1)
+    managers = managers_by_email(app)
+    assert managers["new@example.com"] == "bob@example.com"
+    assert managers["bob@example.com"] is None
+    assert actions(app)[events:] == [
+        ("person.created", "new@example.com"),
+        ("person.manager_changed", "new@example.com"),
+        ("person.manager_changed", "bob@example.com"),
+    ]
