@@ -420,6 +420,15 @@ class FileChangedError(InvalidInputError):
         self.line = line
 
 
+def check_unchanged(source: CsvSource, expected: bytes) -> None:
+    """Raise FileChangedError when the rows of `source` differ from `expected`."""
+    digest = RowDigest()
+    for row in source.rows(errors=[]):
+        digest.add(row)
+    if digest.digest() != expected:
+        raise FileChangedError(source.path)
+
+
 def reread_valid_rows(
     source: CsvSource,
     convert: Callable[[Row], tuple[T | None, list[RowError]]],

@@ -28,12 +28,14 @@ from governance.discovery.models import DiscoveryRun, RunStatus
 from governance.gc_pause import paused_gc
 from governance.imports.csvfile import (
     CsvSource,
+    FileChangedError,
     Progress,
     Row,
     RowDigest,
     RowError,
     ValidationErrors,
     batches,
+    check_unchanged,
     report_progress,
     reread_valid_rows,
 )
@@ -303,7 +305,15 @@ def import_entities(
                 progress=progress,
             )
             rows = reread_valid_rows(source, _convert, invalid_lines, digest)
-            _write_entities(session, rows, actor, result, progress)
+            try:
+                _write_entities(session, rows, actor, result, progress)
+            except FileChangedError:
+                raise
+            except Exception:
+                # A changed file can break a constraint that validation checked
+                # (a new repeated key) before its end is read: name that cause.
+                check_unchanged(source, digest)
+                raise
     except Exception as error:
         _finish(app, result, RunStatus.FAILED, error=str(error).splitlines()[0])
         raise

@@ -39,6 +39,7 @@ from governance.imports.csvfile import (
     RowError,
     ValidationErrors,
     batches,
+    check_unchanged,
     report_progress,
     reread_valid_rows,
 )
@@ -375,8 +376,16 @@ def import_people(
                 )
 
             result = PeopleImportResult(run_id=run_id, rejected=validated.rejected)
-            leaving = _write_people(session, valid_rows(), actor, result, progress)
-            _link_managers(session, valid_rows(), actor, source.path, leaving)
+            try:
+                leaving = _write_people(session, valid_rows(), actor, result, progress)
+                _link_managers(session, valid_rows(), actor, source.path, leaving)
+            except FileChangedError:
+                raise
+            except Exception:
+                # A changed file can break a constraint that validation checked
+                # (a new repeated email) before its end is read: name that cause.
+                check_unchanged(source, validated.digest)
+                raise
             _handle_departures(session, leaving, actor, app.settings, result)
     except Exception as error:
         status = (

@@ -468,6 +468,7 @@ def test_audit_chain_verifies_after_batches(
 def test_people_file_changed_between_readings(
     app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    small_batches(monkeypatch)
     path = write(tmp_path / "people.csv", PEOPLE)
     import_people(app, path, actor=ACTOR)
     events = event_count(app)
@@ -485,6 +486,12 @@ def test_people_file_changed_between_readings(
         (PEOPLE.replace("bob@example.com,Bob", "bob-at-example,Bob"), ", line 4: "),
         # A row changes but stays valid, bypassing the deactivation guard.
         (PEOPLE.replace("boss@example.com,yes", "boss@example.com,no"), ".csv: the"),
+        # New rows repeat an email, which the database rejects in a batch
+        # before the end of the file is read.
+        (
+            PEOPLE.replace("bob@", "eve@example.com,Eve,,,yes\n" * 2 + "bob@"),
+            ".csv: the",
+        ),
     ]
     for edited, where in cases:
         path.write_text(PEOPLE, encoding="utf-8")
