@@ -285,10 +285,7 @@ class RejectsWriter:
 def report_progress(
     progress: Progress | None, phase: str, done: int, added: int
 ) -> int:
-    """Add `added` rows to `done`; report each multiple of PROGRESS_INTERVAL passed.
-
-    Returns the new count.
-    """
+    """Return `done` plus `added`, reporting each PROGRESS_INTERVAL multiple passed."""
     total = done + added
     if progress is not None and total // PROGRESS_INTERVAL > done // PROGRESS_INTERVAL:
         progress(phase, total)

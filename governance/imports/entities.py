@@ -128,7 +128,7 @@ def _convert(row: Row) -> tuple[EntityRow | None, list[RowError]]:
 
 
 class _Validation:
-    """The validation pass: it keeps the first line of each key, never whole rows."""
+    """The validation pass, which keeps the first line of each key, never whole rows."""
 
     def __init__(self, session: Session, skip_invalid: bool) -> None:
         self.session = session
@@ -250,7 +250,7 @@ def _validate(
     rejects_path: Path | None,
     progress: Progress | None,
 ) -> tuple[set[int], bytes, int]:
-    """Validate the whole file in one reading; raise CsvImportError if invalid.
+    """Validate the whole file in one reading, raising CsvImportError if invalid.
 
     With `skip_invalid`, the invalid rows go to the rejects file instead.
     Returns the invalid lines, the digest of the rows and the rejected count.
@@ -282,7 +282,7 @@ def import_entities(
 ) -> EntityImportResult:
     """Create and update business entities from a CSV file in one transaction.
 
-    The file is never held in memory: it is read once to validate every row
+    The file is never held in memory. It is read once to validate every row
     and once more to write the entities in batches. Raises FileChangedError,
     changing nothing, when the file changes between the two readings.
     """
@@ -310,8 +310,9 @@ def import_entities(
             except FileChangedError:
                 raise
             except Exception:
-                # A changed file can break a constraint that validation checked
-                # (a new repeated key) before its end is read: name that cause.
+                # A changed file can break a constraint that validation checked,
+                # such as a new repeated key, before its end is read. Report the
+                # change as the cause.
                 check_unchanged(source, digest)
                 raise
     except Exception as error:

@@ -150,7 +150,7 @@ def _convert(row: Row, zones: set[str]) -> tuple[PersonRow | None, list[RowError
 
 
 class _Validation:
-    """The validation pass: it keeps small data per email, never whole rows.
+    """The validation pass, which keeps small data per email and never whole rows.
 
     `first_email` and `first_slack_id` map each email and Slack user id to
     the line where it first appears. A manager found neither earlier in the
@@ -294,7 +294,7 @@ def _validate(
     rejects_path: Path | None,
     progress: Progress | None,
 ) -> _Validated:
-    """Validate the whole file in one reading; raise CsvImportError if invalid.
+    """Validate the whole file in one reading, raising CsvImportError if invalid.
 
     With `skip_invalid`, the invalid rows go to the rejects file instead.
     """
@@ -382,8 +382,9 @@ def import_people(
             except FileChangedError:
                 raise
             except Exception:
-                # A changed file can break a constraint that validation checked
-                # (a new repeated email) before its end is read: name that cause.
+                # A changed file can break a constraint that validation checked,
+                # such as a new repeated email, before its end is read. Report
+                # the change as the cause.
                 check_unchanged(source, validated.digest)
                 raise
             _handle_departures(session, leaving, actor, app.settings, result)
