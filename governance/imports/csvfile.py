@@ -175,6 +175,10 @@ class CsvSource:
                 raise not_utf8_error(self.path) from None
             except csv.Error as error:
                 raise InvalidInputError(f"{self.path}, line 1: {error}") from None
+            if self.header and header != self.header:
+                # Rows compared by a digest can stay the same while a new
+                # header changes what each cell means.
+                raise FileChangedError(self.path, 1)
             columns = self._columns(header)
             self.header = header
             check_shape = _ShapeCheck(columns)

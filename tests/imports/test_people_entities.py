@@ -510,6 +510,34 @@ def test_people_file_changed_between_readings(
             assert run.status is RunStatus.FAILED
 
 
+def test_people_header_changed_between_readings(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rows stay byte for byte the same, but the swapped header turns
+    # each manager into the person and each person into the manager.
+    rows = (
+        "alice@example.com,Alice,bob@example.com\n"
+        "bob@example.com,Bob,alice@example.com\n"
+    )
+    original = "email,display_name,manager_email\n" + rows
+    swapped = "manager_email,display_name,email\n" + rows
+    path = write(tmp_path / "people.csv", original)
+    validate = people_module._validate
+
+    def validate_then_edit(*args: Any, **kwargs: Any) -> Any:
+        validated = validate(*args, **kwargs)
+        path.write_text(swapped, encoding="utf-8")
+        return validated
+
+    monkeypatch.setattr(people_module, "_validate", validate_then_edit)
+    with pytest.raises(FileChangedError, match="line 1: the file changed"):
+        import_people(app, path, actor=ACTOR)
+    with app.sessions() as session:
+        count = session.scalar(sa.select(sa.func.count()).select_from(Person))
+        assert count == 0
+    assert event_count(app) == 0
+
+
 def test_entities_file_changed_between_readings(
     app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
