@@ -260,7 +260,10 @@ class _ShapeCheck:
 def check_rejects_path(source: Path, rejects: Path | None) -> Path:
     """Return where rejected rows go; raise when that would overwrite the input."""
     target = rejects or source.with_name(source.name + ".rejected.csv")
-    if target.resolve() == source.resolve():
+    # samefile also catches a hard link, which resolves to another path.
+    if target.resolve() == source.resolve() or (
+        target.exists() and target.samefile(source)
+    ):
         raise InvalidInputError(
             f"--rejects {target} is the file being imported; choose another file"
         )

@@ -17,7 +17,7 @@ from governance.business_entity.models import BusinessEntity, EntityStatus, Enti
 from governance.campaign.models import Campaign, Review
 from governance.clock import utcnow
 from governance.discovery.models import DiscoveryRun, RunStatus
-from governance.errors import ConfirmationRequiredError
+from governance.errors import ConfirmationRequiredError, InvalidInputError
 from governance.identity.models import Identity, OwnerOrigin
 from governance.imports import entities as entities_module
 from governance.imports import people as people_module
@@ -508,6 +508,16 @@ def test_people_file_changed_between_readings(
             ).first()
             assert run is not None
             assert run.status is RunStatus.FAILED
+
+
+def test_rejects_hard_link_to_input(app: Steward, tmp_path: Path) -> None:
+    path = write(tmp_path / "people.csv", PEOPLE + "broken,Broken,,,\n")
+    link = tmp_path / "rejects.csv"
+    link.hardlink_to(path)
+    with pytest.raises(InvalidInputError, match="is the file being imported"):
+        import_people(app, path, actor=ACTOR, skip_invalid=True, rejects_path=link)
+    assert path.read_text(encoding="utf-8") == PEOPLE + "broken,Broken,,,\n"
+    assert event_count(app) == 0
 
 
 def test_people_header_changed_between_readings(
