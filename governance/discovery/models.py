@@ -23,6 +23,20 @@ class RunStatus(StrEnum):
     BLOCKED = "blocked"
 
 
+def run_error(error: BaseException, *, first_line: bool = True) -> str:
+    """Return the text stored as the error of a run that `error` ended.
+
+    A KeyboardInterrupt or SystemExit (Ctrl-C, SIGTERM) is stored as an
+    interruption, and an exception with an empty message as its type name.
+    """
+    if not isinstance(error, Exception):
+        return f"interrupted ({type(error).__name__})"
+    text = str(error)
+    if not text:
+        return type(error).__name__
+    return text.splitlines()[0] if first_line else text
+
+
 class DiscoveryRun(Base):
     """A reconciliation of one source's snapshot with the inventory."""
 

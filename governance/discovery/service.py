@@ -32,7 +32,7 @@ from governance.business_entity.models import BusinessEntity, EntityType
 from governance.campaign.schedule import first_review_due
 from governance.clock import utcnow
 from governance.database.bulk import allocate_ids, insert_rows
-from governance.discovery.models import DiscoveryRun, RunStatus
+from governance.discovery.models import DiscoveryRun, RunStatus, run_error
 from governance.errors import ConfirmationRequiredError, InvalidInputError
 from governance.gc_pause import paused_gc
 from governance.identity.models import (
@@ -232,10 +232,13 @@ class Reconciler:
             self._mark_gone(gone_ids, result)
         except ConfirmationRequiredError:
             raise
-        except Exception as error:
-            self.finish_run(run_id, RunStatus.FAILED, result, error=str(error))
+        except BaseException as error:
+            # Batches committed before an interruption stay, so the run
+            # record must say how far it got.
+            message = run_error(error, first_line=False)
+            self.finish_run(run_id, RunStatus.FAILED, result, error=message)
             logger.error(
-                "discovery run %s of %s failed: %s", run_id, self.source, error
+                "discovery run %s of %s failed: %s", run_id, self.source, message
             )
             raise
         self.finish_run(run_id, RunStatus.SUCCEEDED, result)

@@ -24,7 +24,7 @@ from governance.audit.service import Actor, EventSpec, record_many
 from governance.business_entity.models import BusinessEntity, EntityStatus, EntityType
 from governance.clock import utcnow
 from governance.database.bulk import allocate_ids, insert_rows
-from governance.discovery.models import DiscoveryRun, RunStatus
+from governance.discovery.models import DiscoveryRun, RunStatus, run_error
 from governance.gc_pause import paused_gc
 from governance.imports.csvfile import (
     CsvSource,
@@ -315,8 +315,8 @@ def import_entities(
                 # change as the cause.
                 check_unchanged(source, digest)
                 raise
-    except Exception as error:
-        _finish(app, result, RunStatus.FAILED, error=str(error).splitlines()[0])
+    except BaseException as error:
+        _finish(app, result, RunStatus.FAILED, error=run_error(error))
         raise
     _finish(app, result, RunStatus.SUCCEEDED)
     return result

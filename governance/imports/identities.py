@@ -32,7 +32,7 @@ from connectors.base import DiscoveredIdentity
 from governance.app import Steward
 from governance.audit.service import Actor
 from governance.business_entity.models import BusinessEntity, EntityType
-from governance.discovery.models import RunStatus
+from governance.discovery.models import RunStatus, run_error
 from governance.discovery.service import (
     Reconciler,
     ReconcileResult,
@@ -227,10 +227,8 @@ def import_identities(
         seen, errors, total_errors, rejected, written_to = _validate(
             reader, skip_invalid, rejects_path, progress
         )
-    except Exception as error:
-        reconciler.finish_run(
-            run_id, RunStatus.FAILED, error=str(error).splitlines()[0]
-        )
+    except BaseException as error:
+        reconciler.finish_run(run_id, RunStatus.FAILED, error=run_error(error))
         raise
     if total_errors and not skip_invalid:
         failure = CsvImportError(path, errors, total_errors)

@@ -27,7 +27,7 @@ from governance.app import Steward
 from governance.audit.service import Actor, EventSpec, record_many
 from governance.clock import utcnow
 from governance.database.bulk import allocate_ids, insert_rows
-from governance.discovery.models import DiscoveryRun, RunStatus
+from governance.discovery.models import DiscoveryRun, RunStatus, run_error
 from governance.errors import ConfirmationRequiredError
 from governance.gc_pause import paused_gc
 from governance.imports.csvfile import (
@@ -388,13 +388,13 @@ def import_people(
                 check_unchanged(source, validated.digest)
                 raise
             _handle_departures(session, leaving, actor, app.settings, result)
-    except Exception as error:
+    except BaseException as error:
         status = (
             RunStatus.BLOCKED
             if isinstance(error, ConfirmationRequiredError)
             else RunStatus.FAILED
         )
-        _finish(app, run_id, status, error=str(error).splitlines()[0])
+        _finish(app, run_id, status, error=run_error(error))
         raise
     _finish(app, run_id, RunStatus.SUCCEEDED, result=result)
     return result

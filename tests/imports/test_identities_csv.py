@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from governance.app import Steward
+from governance.audit.export import verify_database
 from governance.audit.models import AuditEvent
 from governance.audit.service import Actor
 from governance.business_entity.models import BusinessEntity, EntityType
@@ -358,3 +359,27 @@ def test_rejects_cannot_overwrite_input(app: Steward, tmp_path: Path) -> None:
     assert path.read_bytes() == before
     result = import_identities(app, path, source="saas", actor=ACTOR, skip_invalid=True)
     assert result.rejects_path == tmp_path / "s.csv.rejected.csv"
+
+
+def test_interrupted_import_keeps_committed_batches(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("governance.imports.identities.IMPORT_BATCH_SIZE", 3)
+    monkeypatch.setattr("governance.imports.identities.PROGRESS_INTERVAL", 1)
+    path = write_csv(tmp_path / "s.csv", [row(n) for n in range(10)])
+
+    def interrupt(phase: str, count: int) -> None:
+        if phase == "imported" and count >= 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_identities(app, path, source="saas", actor=ACTOR, progress=interrupt)
+    assert counts(app) == (6, 6)
+    with app.sessions() as session:
+        verified = verify_database(session)
+        assert verified.finding is None
+        assert verified.events_checked == 6
+        run = session.scalars(sa.select(DiscoveryRun)).one()
+        assert run.status is RunStatus.FAILED
+        assert run.error == "interrupted (KeyboardInterrupt)"
+        assert run.new_count == 6

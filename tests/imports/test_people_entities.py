@@ -510,6 +510,49 @@ def test_people_file_changed_between_readings(
             assert run.status is RunStatus.FAILED
 
 
+def test_people_interrupted_records_failed_run(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("governance.imports.csvfile.PROGRESS_INTERVAL", 1)
+    path = write(tmp_path / "people.csv", PEOPLE)
+
+    def interrupt(phase: str, count: int) -> None:
+        if phase == "imported":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_people(app, path, actor=ACTOR, progress=interrupt)
+    assert event_count(app) == 0
+    with app.sessions() as session:
+        count = session.scalar(sa.select(sa.func.count()).select_from(Person))
+        assert count == 0
+        run = session.scalars(sa.select(DiscoveryRun)).one()
+        assert run.status is RunStatus.FAILED
+        assert run.error == "interrupted (KeyboardInterrupt)"
+        assert run.finished_at is not None
+
+
+def test_entities_interrupted_records_failed_run(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("governance.imports.csvfile.PROGRESS_INTERVAL", 1)
+    path = write(tmp_path / "e.csv", ENTITIES.replace("alice@example.com", ""))
+
+    def interrupt(phase: str, count: int) -> None:
+        if phase == "imported":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_entities(app, path, actor=ACTOR, progress=interrupt)
+    assert event_count(app) == 0
+    with app.sessions() as session:
+        count = session.scalar(sa.select(sa.func.count()).select_from(BusinessEntity))
+        assert count == 0
+        run = session.scalars(sa.select(DiscoveryRun)).one()
+        assert run.status is RunStatus.FAILED
+        assert run.error == "interrupted (KeyboardInterrupt)"
+
+
 def test_rejects_hard_link_to_input(app: Steward, tmp_path: Path) -> None:
     path = write(tmp_path / "people.csv", PEOPLE + "broken,Broken,,,\n")
     link = tmp_path / "rejects.csv"
