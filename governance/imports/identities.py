@@ -45,11 +45,15 @@ from governance.imports.csvfile import (
     PROGRESS_INTERVAL,
     CsvImportError,
     CsvSource,
+    FileChangedError,
     Progress,
     RejectsWriter,
     Row,
+    RowDigest,
     RowError,
     check_rejects_path,
+    check_unchanged,
+    reread_valid_rows,
 )
 from governance.imports.values import (
     parse_bool,
@@ -210,6 +214,10 @@ def import_identities(
     row, once to apply the valid ones. With any invalid row and without
     `skip_invalid`, CsvImportError is raised and nothing changes but a failed
     run record.
+
+    Raises FileChangedError when the file changes between the two readings,
+    before any identity is marked gone. The batches committed before the
+    change was read stay applied.
     """
     check_source_name(source)
     reader = IdentityCsv(path, _entity_keys(app))
@@ -224,34 +232,50 @@ def import_identities(
     run_id = reconciler.start_run()
 
     try:
-        seen, errors, total_errors, rejected, written_to = _validate(
-            reader, skip_invalid, rejects_path, progress
-        )
+        validated = _validate(reader, skip_invalid, rejects_path, progress)
     except BaseException as error:
         reconciler.finish_run(run_id, RunStatus.FAILED, error=run_error(error))
         raise
-    if total_errors and not skip_invalid:
-        failure = CsvImportError(path, errors, total_errors)
+    if validated.total_errors and not skip_invalid:
+        failure = CsvImportError(path, validated.reported, validated.total_errors)
         reconciler.finish_run(
             run_id, RunStatus.FAILED, error=str(failure).splitlines()[0]
         )
         raise failure
 
     def snapshot() -> Iterator[DiscoveredIdentity]:
-        for row in reader.source.rows(errors=[]):
-            identity, row_errors = reader.convert(row.cells)
-            if identity is not None and not row_errors:
-                yield identity
+        rows = reread_valid_rows(
+            reader.source,
+            lambda row: reader.convert(row.cells),
+            validated.invalid_lines,
+            validated.digest.digest(),
+        )
+        for row, identity in rows:
+            # An external id added since validation would escape the
+            # duplicate check and be committed before the digest is compared.
+            if key_digest(identity.external_id) not in validated.seen:
+                raise FileChangedError(path, row.line)
+            yield identity
 
     def applied(count: int) -> None:
         if progress is not None and count % PROGRESS_INTERVAL < reconciler.batch_size:
             progress("imported", count)
 
-    result = reconciler.run(snapshot, run_id=run_id, scanned=seen, progress=applied)
+    try:
+        result = reconciler.run(
+            snapshot, run_id=run_id, scanned=validated.seen, progress=applied
+        )
+    except FileChangedError:
+        raise
+    except Exception:
+        # A changed file can break a constraint that validation checked,
+        # such as a new repeated external id. Report the change as the cause.
+        check_unchanged(reader.source, validated.digest.digest())
+        raise
     return IdentityImportResult(
         reconcile=result,
-        rejected=rejected,
-        rejects_path=written_to if rejected else None,
+        rejected=validated.rejected,
+        rejects_path=validated.rejects_path if validated.rejected else None,
     )
 
 
@@ -270,6 +294,8 @@ class _Validation:
         self.first_line: dict[bytes, int] = {}
         self.reported: list[RowError] = []
         self.total_errors = 0
+        self.invalid_lines: set[int] = set()
+        self.digest = RowDigest()
         self.rejects: RejectsWriter | None = None
 
     def check_duplicate(self, external_id: str, line: int) -> RowError | None:
@@ -290,6 +316,7 @@ class _Validation:
     def reject(self, line: int, errors: list[RowError], raw: list[str]) -> None:
         located = [RowError(line, e.column, e.message) for e in errors]
         self.total_errors += 1
+        self.invalid_lines.add(line)
         if len(self.reported) < MAX_REPORTED_ERRORS:
             self.reported.extend(located)
         if not self.skip_invalid:
@@ -312,7 +339,7 @@ def _validate(
     skip_invalid: bool,
     rejects_path: Path | None,
     progress: Progress | None,
-) -> tuple[set[bytes], list[RowError], int, int, Path]:
+) -> _Validation:
     malformed: list[RowError] = []
     state = _Validation(reader.source, skip_invalid, rejects_path)
     try:
@@ -326,16 +353,11 @@ def _validate(
         state.close()
     # Identities on rejected rows stay in `seen`, so a typo in one row never
     # makes its identity look deleted.
-    return (
-        state.seen,
-        state.reported,
-        state.total_errors,
-        state.rejected,
-        state.rejects_path,
-    )
+    return state
 
 
 def _check_row(reader: IdentityCsv, state: _Validation, row: Row) -> None:
+    state.digest.add(row)
     _, errors = reader.convert(row.cells)
     duplicate = state.check_duplicate(row.cells.get("external_id", ""), row.line)
     if duplicate is not None:

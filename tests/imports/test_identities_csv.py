@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +18,8 @@ from governance.business_entity.models import BusinessEntity, EntityType
 from governance.discovery.models import DiscoveryRun, RunStatus
 from governance.errors import ConfirmationRequiredError, InvalidInputError
 from governance.identity.models import Identity, RiskTier
-from governance.imports.csvfile import CsvImportError
+from governance.imports import identities as identities_module
+from governance.imports.csvfile import CsvImportError, FileChangedError
 from governance.imports.identities import import_identities
 from governance.lifecycle import IdentityState
 from tests.factories import make_person
@@ -383,3 +385,48 @@ def test_interrupted_import_keeps_committed_batches(
         assert run.status is RunStatus.FAILED
         assert run.error == "interrupted (KeyboardInterrupt)"
         assert run.new_count == 6
+
+
+def test_file_changed_between_readings(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("governance.imports.identities.IMPORT_BATCH_SIZE", 4)
+    path = write_csv(tmp_path / "s.csv", [row(n) for n in range(10)])
+    import_identities(app, path, source="saas", actor=ACTOR)
+    before = counts(app)
+    validate = identities_module._validate
+    replacement: dict[str, list[list[str]]] = {}
+
+    def validate_then_edit(*args: Any, **kwargs: Any) -> Any:
+        validated = validate(*args, **kwargs)
+        write_csv(path, replacement["rows"])
+        return validated
+
+    monkeypatch.setattr(identities_module, "_validate", validate_then_edit)
+    cases = [
+        # The last row, read with the last batch, becomes invalid.
+        ([row(n) for n in range(9)] + [row(9, tier="boss")], ", line 11: "),
+        # A row of the last batch is renamed but stays valid.
+        ([row(n) for n in range(9)] + [row(9, name="renamed")], ".csv: the"),
+        # A row of the last batch is removed, which would mark it gone.
+        ([row(n) for n in range(9)], ".csv: the"),
+        # A row with an external id not validated is added.
+        ([row(n) for n in range(10)] + [row(10)], ", line 12: "),
+    ]
+    for rows, where in cases:
+        write_csv(path, [row(n) for n in range(10)])
+        replacement["rows"] = rows
+        with pytest.raises(FileChangedError, match="the file changed") as raised:
+            import_identities(app, path, source="saas", actor=ACTOR)
+        assert where in str(raised.value)
+        assert counts(app) == before
+        with app.sessions() as session:
+            names = session.scalars(sa.select(Identity.name).order_by(Identity.id))
+            assert list(names) == [f"key {n}" for n in range(10)]
+            states = session.scalars(sa.select(Identity.state).distinct())
+            assert IdentityState.GONE not in list(states)
+            run = session.scalars(
+                sa.select(DiscoveryRun).order_by(DiscoveryRun.id.desc())
+            ).first()
+            assert run is not None
+            assert run.status is RunStatus.FAILED
