@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -130,6 +131,13 @@ class CsvSource:
 
     def _open(self) -> IO[str]:
         try:
+            # A pipe can be read only once, and opening a named pipe waits
+            # for a writer, but an import reads its file several times.
+            if not stat.S_ISREG(self.path.stat().st_mode):
+                raise InvalidInputError(
+                    f"{self.path} is not a regular file; an import reads its "
+                    "file several times, so save the data to a file first"
+                )
             return self.path.open(encoding="utf-8-sig", newline="")
         except OSError as error:
             raise InvalidInputError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -551,6 +552,18 @@ def test_entities_interrupted_records_failed_run(
         run = session.scalars(sa.select(DiscoveryRun)).one()
         assert run.status is RunStatus.FAILED
         assert run.error == "interrupted (KeyboardInterrupt)"
+
+
+def test_pipe_rejected_before_reading(app: Steward, tmp_path: Path) -> None:
+    # Every reading of a named pipe would wait for a writer, and a second
+    # reading would find it empty.
+    path = tmp_path / "people.csv"
+    os.mkfifo(path)
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        import_people(app, path, actor=ACTOR)
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        import_entities(app, path, actor=ACTOR)
+    assert event_count(app) == 0
 
 
 def test_rejects_hard_link_to_input(app: Steward, tmp_path: Path) -> None:
