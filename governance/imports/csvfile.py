@@ -420,13 +420,19 @@ class RowDigest:
 
 
 class FileChangedError(InvalidInputError):
-    """The file differs from the one validated; the import rolls back."""
+    """The file differs from the one validated; `outcome` says what was kept."""
 
-    def __init__(self, path: Path, line: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        line: int | None = None,
+        *,
+        outcome: str = "nothing was imported",
+    ) -> None:
         where = f"{path}, line {line}" if line is not None else str(path)
         super().__init__(
-            f"{where}: the file changed while it was being imported; nothing "
-            "was imported (import it again once nothing else writes to it)"
+            f"{where}: the file changed while it was being imported; {outcome} "
+            "(import it again once nothing else writes to it)"
         )
         self.path = path
         self.line = line

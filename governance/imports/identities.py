@@ -91,6 +91,10 @@ ALIASES = {
 # A batch holds the SQLite write lock for about 1.5 s, and peak memory grew by
 # about 4 KB per row of batch size.
 IMPORT_BATCH_SIZE = 20_000
+# What a FileChangedError keeps, since each batch commits on its own.
+CHANGED_FILE_OUTCOME = (
+    "no identity was marked gone, but the batches read before the change stay imported"
+)
 ENTITY_COLUMNS = (
     ("application", EntityType.APPLICATION),
     ("project", EntityType.PROJECT),
@@ -250,12 +254,18 @@ def import_identities(
             validated.invalid_lines,
             validated.digest.digest(),
         )
-        for row, identity in rows:
-            # An external id added since validation would escape the
-            # duplicate check and be committed before the digest is compared.
-            if key_digest(identity.external_id) not in validated.seen:
-                raise FileChangedError(path, row.line)
-            yield identity
+        try:
+            for row, identity in rows:
+                # An external id added since validation would escape the
+                # duplicate check and be committed before the digest is
+                # compared.
+                if key_digest(identity.external_id) not in validated.seen:
+                    raise FileChangedError(path, row.line)
+                yield identity
+        except FileChangedError as error:
+            raise FileChangedError(
+                path, error.line, outcome=CHANGED_FILE_OUTCOME
+            ) from None
 
     def applied(count: int) -> None:
         if progress is not None and count % PROGRESS_INTERVAL < reconciler.batch_size:
@@ -270,7 +280,12 @@ def import_identities(
     except Exception:
         # A changed file can break a constraint that validation checked,
         # such as a new repeated external id. Report the change as the cause.
-        check_unchanged(reader.source, validated.digest.digest())
+        try:
+            check_unchanged(reader.source, validated.digest.digest())
+        except FileChangedError as error:
+            raise FileChangedError(
+                path, error.line, outcome=CHANGED_FILE_OUTCOME
+            ) from None
         raise
     return IdentityImportResult(
         reconcile=result,

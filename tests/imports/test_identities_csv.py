@@ -419,6 +419,8 @@ def test_file_changed_between_readings(
         with pytest.raises(FileChangedError, match="the file changed") as raised:
             import_identities(app, path, source="saas", actor=ACTOR)
         assert where in str(raised.value)
+        assert "nothing was imported" not in str(raised.value)
+        assert "no identity was marked gone" in str(raised.value)
         assert counts(app) == before
         with app.sessions() as session:
             names = session.scalars(sa.select(Identity.name).order_by(Identity.id))
