@@ -24,6 +24,7 @@ from governance.audit.service import Actor, EventSpec, record_many
 from governance.business_entity.models import BusinessEntity, EntityStatus, EntityType
 from governance.clock import utcnow
 from governance.database.bulk import allocate_ids, insert_rows
+from governance.database.locks import ENTITY_IMPORT_LOCK_KEY, lock_for_transaction
 from governance.discovery.models import DiscoveryRun, RunStatus, run_error
 from governance.gc_pause import paused_gc
 from governance.imports.csvfile import (
@@ -297,6 +298,9 @@ def import_entities(
 
     try:
         with app.session() as session:
+            # A second import validated before the first commits would
+            # insert the same entities again and fail on the unique key.
+            lock_for_transaction(session, ENTITY_IMPORT_LOCK_KEY)
             invalid_lines, digest, result.rejected = _validate(
                 session,
                 source,

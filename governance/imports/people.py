@@ -27,6 +27,7 @@ from governance.app import Steward
 from governance.audit.service import Actor, EventSpec, record_many
 from governance.clock import utcnow
 from governance.database.bulk import allocate_ids, insert_rows
+from governance.database.locks import PEOPLE_IMPORT_LOCK_KEY, lock_for_transaction
 from governance.discovery.models import DiscoveryRun, RunStatus, run_error
 from governance.errors import ConfirmationRequiredError
 from governance.gc_pause import paused_gc
@@ -356,6 +357,9 @@ def import_people(
 
     try:
         with app.session() as session:
+            # A second import validated before the first commits would
+            # insert the same people again and fail on the unique email.
+            lock_for_transaction(session, PEOPLE_IMPORT_LOCK_KEY)
             validated = _validate(
                 session,
                 source,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -552,6 +555,38 @@ def test_entities_interrupted_records_failed_run(
         run = session.scalars(sa.select(DiscoveryRun)).one()
         assert run.status is RunStatus.FAILED
         assert run.error == "interrupted (KeyboardInterrupt)"
+
+
+@pytest.mark.parametrize("kind", ["people", "entities"])
+def test_concurrent_imports_serialised(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    module: Any = people_module if kind == "people" else entities_module
+    run_import: Any = import_people if kind == "people" else import_entities
+    if kind == "people":
+        path = write(tmp_path / "people.csv", PEOPLE)
+    else:
+        path = write(tmp_path / "e.csv", ENTITIES.replace("alice@example.com", ""))
+    validate = module._validate
+    # Each import waits after validating until the other has validated too,
+    # unless the other waits for the first to commit, which breaks the barrier.
+    barrier = threading.Barrier(2, timeout=2)
+
+    def validate_in_step(*args: Any, **kwargs: Any) -> Any:
+        validated = validate(*args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        return validated
+
+    monkeypatch.setattr(module, "_validate", validate_in_step)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(run_import, app, path, actor=ACTOR) for _ in range(2)]
+        results = [run.result(timeout=60) for run in runs]
+    created = sorted(result.created for result in results)
+    assert created[0] == 0
+    assert created[1] > 0
+    assert sorted(result.unchanged for result in results) == [0, created[1]]
+    assert len([a for a, _ in actions(app) if a.endswith(".created")]) == created[1]
 
 
 def test_pipe_rejected_before_reading(app: Steward, tmp_path: Path) -> None:
