@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
@@ -220,16 +221,17 @@ class Reconciler:
         run_id = run_id if run_id is not None else self.start_run()
         result = ReconcileResult(run_id=run_id, source=self.source)
         try:
-            if scanned is None:
-                seen = self._scan(snapshot(), result)
-            else:
-                seen = scanned
-                result.seen = len(scanned)
-            gone_ids, live = self._find_gone(seen)
-            del seen
-            self._check_guard(run_id, len(gone_ids), live, result)
-            self._apply(snapshot(), result, progress)
-            self._mark_gone(gone_ids, result)
+            with self._source_lock():
+                if scanned is None:
+                    seen = self._scan(snapshot(), result)
+                else:
+                    seen = scanned
+                    result.seen = len(scanned)
+                gone_ids, live = self._find_gone(seen)
+                del seen
+                self._check_guard(run_id, len(gone_ids), live, result)
+                self._apply(snapshot(), result, progress)
+                self._mark_gone(gone_ids, result)
         except ConfirmationRequiredError:
             raise
         except BaseException as error:
@@ -256,6 +258,43 @@ class Reconciler:
             result.gone,
         )
         return result
+
+    @contextmanager
+    def _source_lock(self) -> Iterator[None]:
+        """Hold this source's lock for a run, so runs of one source never overlap.
+
+        Each batch commits on its own, so on PostgreSQL two overlapping runs
+        would insert the same new identities and fail on the unique key. A
+        session-level advisory lock on a separate connection spans the
+        batches, and ends with the connection if the process dies. SQLite
+        needs none: its transactions run one at a time, and a run's batches
+        find the identities an interleaved run committed.
+        """
+        if self.app.engine.dialect.name != "postgresql":
+            yield
+            return
+        name = f"steward.reconcile:{self.source}".encode()
+        key = int.from_bytes(
+            hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True
+        )
+        engine = self.app.engine.execution_options(isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(sa.select(sa.func.pg_advisory_lock(key)))
+            try:
+                yield
+            finally:
+                try:
+                    connection.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                except sa.exc.SQLAlchemyError as error:
+                    # Closing the connection is what releases the lock then,
+                    # so it must not go back to the pool.
+                    logger.warning(
+                        "releasing the lock of source %s failed: %s; closing its "
+                        "connection",
+                        self.source,
+                        error,
+                    )
+                    connection.invalidate()
 
     def _refresh_statistics(self) -> None:
         # PostgreSQL plans from table statistics, which autovacuum gathers

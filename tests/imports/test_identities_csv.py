@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ from governance.audit.models import AuditEvent
 from governance.audit.service import Actor
 from governance.business_entity.models import BusinessEntity, EntityType
 from governance.discovery.models import DiscoveryRun, RunStatus
+from governance.discovery.service import Reconciler
 from governance.errors import ConfirmationRequiredError, InvalidInputError
 from governance.identity.models import Identity, RiskTier
 from governance.imports import identities as identities_module
@@ -432,3 +436,29 @@ def test_file_changed_between_readings(
             ).first()
             assert run is not None
             assert run.status is RunStatus.FAILED
+
+
+def test_concurrent_imports_of_one_source(
+    app: Steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_csv(tmp_path / "s.csv", [row(n) for n in range(10)])
+    apply_batch = Reconciler._apply_batch
+    # Both runs read the stored identities together, unless one waits for
+    # the other to finish, which breaks the barrier.
+    barrier = threading.Barrier(2, timeout=2)
+
+    def apply_in_step(self: Reconciler, *args: Any) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        apply_batch(self, *args)
+
+    monkeypatch.setattr(Reconciler, "_apply_batch", apply_in_step)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [
+            pool.submit(import_identities, app, path, source="saas", actor=ACTOR)
+            for _ in range(2)
+        ]
+        results = [run.result(timeout=60).reconcile for run in runs]
+    assert sorted(result.new for result in results) == [0, 10]
+    assert sorted(result.unchanged for result in results) == [0, 10]
+    assert counts(app) == (10, 10)
