@@ -283,7 +283,13 @@ class RejectsWriter:
 
     def __init__(self, path: Path, header: list[str]) -> None:
         self.path = path
-        self._handle = path.open("w", encoding="utf-8", newline="")
+        try:
+            self._handle = path.open("w", encoding="utf-8", newline="")
+        except OSError as error:
+            raise InvalidInputError(
+                f"cannot write the rejects file {path}: {error.strerror}; "
+                "choose another file with --rejects"
+            ) from None
         self._writer = csv.writer(self._handle)
         self._writer.writerow(["line", "errors", *header])
         self.count = 0

@@ -355,6 +355,24 @@ def test_rejects_neutralise_formulas(app: Steward, tmp_path: Path) -> None:
     assert rejected[1][4] == "'=cmd|' /C calc'!A0"
 
 
+def test_rejects_path_not_writable(app: Steward, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "s.csv", [row(1), row(2, tier="boss")])
+    rejects = tmp_path / "missing" / "out.csv"
+    with pytest.raises(InvalidInputError, match="cannot write the rejects file"):
+        import_identities(
+            app,
+            path,
+            source="saas",
+            actor=ACTOR,
+            skip_invalid=True,
+            rejects_path=rejects,
+        )
+    assert counts(app) == (0, 0)
+    with app.sessions() as session:
+        run = session.scalars(sa.select(DiscoveryRun)).one()
+        assert run.status is RunStatus.FAILED
+
+
 def test_rejects_cannot_overwrite_input(app: Steward, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "s.csv", [row(1), row(2, tier="boss")])
     before = path.read_bytes()

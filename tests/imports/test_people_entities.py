@@ -601,6 +601,17 @@ def test_pipe_rejected_before_reading(app: Steward, tmp_path: Path) -> None:
     assert event_count(app) == 0
 
 
+def test_people_rejects_path_not_writable(app: Steward, tmp_path: Path) -> None:
+    path = write(tmp_path / "people.csv", PEOPLE + "broken,Broken,,,\n")
+    rejects = tmp_path / "missing" / "rejects.csv"
+    with pytest.raises(InvalidInputError, match="cannot write the rejects file"):
+        import_people(app, path, actor=ACTOR, skip_invalid=True, rejects_path=rejects)
+    assert event_count(app) == 0
+    with app.sessions() as session:
+        run = session.scalars(sa.select(DiscoveryRun)).one()
+        assert run.status is RunStatus.FAILED
+
+
 def test_rejects_hard_link_to_input(app: Steward, tmp_path: Path) -> None:
     path = write(tmp_path / "people.csv", PEOPLE + "broken,Broken,,,\n")
     link = tmp_path / "rejects.csv"
