@@ -28,6 +28,8 @@ MAX_CELL_LENGTH = 65_536
 MULTILINE_COLUMNS = frozenset({"description"})
 # Errors kept in memory and shown; the rest are only counted.
 MAX_REPORTED_ERRORS = 50
+# Column names listed in a header error; a wider header is only counted.
+MAX_LISTED_COLUMNS = 10
 
 # Called with the pass ("validated" or "imported") and the rows done so far.
 Progress = Callable[[str, int], None]
@@ -69,6 +71,16 @@ class CsvImportError(InvalidInputError):
 
 def _plural(count: int, noun: str) -> str:
     return noun if count == 1 else noun + "s"
+
+
+def _listed(names: list[str]) -> str:
+    """Join the first MAX_LISTED_COLUMNS names, cut to 40 characters each."""
+    shown = ", ".join(
+        name if len(name) <= 40 else name[:40] + "..."
+        for name in names[:MAX_LISTED_COLUMNS]
+    )
+    more = len(names) - MAX_LISTED_COLUMNS
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def not_utf8_error(path: Path) -> InvalidInputError:
@@ -155,11 +167,11 @@ class CsvSource:
         duplicated = sorted({name for name in columns if columns.count(name) > 1})
         problems = []
         if missing:
-            problems.append(f"missing columns: {', '.join(missing)}")
+            problems.append(f"missing columns: {_listed(missing)}")
         if unknown:
-            problems.append(f"unknown columns: {', '.join(unknown)}")
+            problems.append(f"unknown columns: {_listed(unknown)}")
         if duplicated:
-            problems.append(f"repeated columns: {', '.join(duplicated)}")
+            problems.append(f"repeated columns: {_listed(duplicated)}")
         if problems:
             expected = ", ".join([*self.required, *(f"[{o}]" for o in self.optional)])
             raise InvalidInputError(

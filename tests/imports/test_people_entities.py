@@ -612,6 +612,22 @@ def test_people_rejects_path_not_writable(app: Steward, tmp_path: Path) -> None:
         assert run.status is RunStatus.FAILED
 
 
+def test_wide_header_error_bounded(app: Steward, tmp_path: Path) -> None:
+    extra = "x" * 100_000 + "," + ",".join(f"col{n}" for n in range(4999))
+    path = write(tmp_path / "people.csv", f"email,display_name,{extra}\n")
+    with pytest.raises(InvalidInputError) as raised:
+        import_people(app, path, actor=ACTOR)
+    message = str(raised.value)
+    assert f"unknown columns: {'x' * 40}..., col0, col1," in message
+    assert "and 4990 more" in message
+    assert "col4999" not in message
+    assert len(message) < 1000
+    with app.sessions() as session:
+        run = session.scalars(sa.select(DiscoveryRun)).one()
+        assert run.error is not None
+        assert len(run.error) < 1000
+
+
 def test_rejects_hard_link_to_input(app: Steward, tmp_path: Path) -> None:
     path = write(tmp_path / "people.csv", PEOPLE + "broken,Broken,,,\n")
     link = tmp_path / "rejects.csv"
