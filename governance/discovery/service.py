@@ -235,8 +235,8 @@ class Reconciler:
         except ConfirmationRequiredError:
             raise
         except BaseException as error:
-            # Batches committed before an interruption stay, so the run
-            # record must say how far it got.
+            # Batches committed before an interruption stay, so an
+            # interrupted run is recorded as failed, with its counts.
             message = run_error(error, first_line=False)
             self.finish_run(run_id, RunStatus.FAILED, result, error=message)
             logger.error(

@@ -28,7 +28,7 @@ MAX_CELL_LENGTH = 65_536
 MULTILINE_COLUMNS = frozenset({"description"})
 # Errors kept in memory and shown; the rest are only counted.
 MAX_REPORTED_ERRORS = 50
-# Column names listed in a header error; a wider header is only counted.
+# Column names listed in a header error. Any further ones are only counted.
 MAX_LISTED_COLUMNS = 10
 
 # Called with the pass ("validated" or "imported") and the rows done so far.
@@ -438,7 +438,7 @@ class RowDigest:
 
 
 class FileChangedError(InvalidInputError):
-    """The file differs from the one validated; `outcome` says what was kept."""
+    """A file that differs from the one validated, with `outcome` stating what stays."""
 
     def __init__(
         self,

@@ -91,7 +91,7 @@ ALIASES = {
 # A batch holds the SQLite write lock for about 1.5 s, and peak memory grew by
 # about 4 KB per row of batch size.
 IMPORT_BATCH_SIZE = 20_000
-# What a FileChangedError keeps, since each batch commits on its own.
+# The outcome a FileChangedError states, since each batch commits on its own.
 CHANGED_FILE_OUTCOME = (
     "no identity was marked gone, but the batches read before the change stay imported"
 )
