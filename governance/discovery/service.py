@@ -289,8 +289,8 @@ class Reconciler:
                     # Closing the connection is what releases the lock then,
                     # so it must not go back to the pool.
                     logger.warning(
-                        "releasing the lock of source %s failed: %s; closing its "
-                        "connection",
+                        "failed to release the lock of source %s (%s), so its "
+                        "connection is closed",
                         self.source,
                         error,
                     )

@@ -75,12 +75,12 @@ def _plural(count: int, noun: str) -> str:
 
 def _listed(names: list[str]) -> str:
     """Join the first MAX_LISTED_COLUMNS names, cut to 40 characters each."""
-    shown = ", ".join(
+    joined = ", ".join(
         name if len(name) <= 40 else name[:40] + "..."
         for name in names[:MAX_LISTED_COLUMNS]
     )
     more = len(names) - MAX_LISTED_COLUMNS
-    return f"{shown} and {more} more" if more > 0 else shown
+    return f"{joined} and {more} more" if more > 0 else joined
 
 
 def not_utf8_error(path: Path) -> InvalidInputError:
